@@ -1,0 +1,361 @@
+"""OCR accuracy and speed on labelled plate crops: the `eval-ocr` command.
+
+Reads every crop with the TFLite reader, with Tesseract, and scores the
+combination that the daemon runs (Tesseract only for doubtful TFLite reads).
+The combined reader's decisions come from CombinedReader itself, replayed on
+the two readers' results, so each crop is read once per engine and the
+combined time is the time of the engines it actually called.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import html
+import json
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edge.cli import out
+from edge.plates import PlateFormat, get_formats, normalise
+from edge.preprocess import crop_box
+from edge.reader import DEFAULT_MODEL, CombinedReader, Reader
+from edge.types import Reading
+
+log = logging.getLogger(__name__)
+
+IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+READERS = ("tflite", "tesseract", "combined")
+DEFAULT_FALLBACK_BELOW = 0.6
+
+
+class DataError(Exception):
+    """Evaluation input (crops, labels, boxes) missing or unusable; one line."""
+
+
+@dataclass(frozen=True, eq=False)
+class Sample:
+    name: str
+    image: np.ndarray  # gray uint8 plate crop
+    truth: str         # A-Z0-9
+
+
+@dataclass(frozen=True)
+class Scored:
+    truth: str
+    reading: Reading
+    ms: float
+
+
+@dataclass(frozen=True)
+class Summary:
+    n: int
+    exact: float
+    exact_o0: float  # exact, counting O and 0 as one (some labels write O for 0)
+    cer: float       # total edit distance / total truth length
+    ms_per_crop: float  # median
+
+
+# ---------------------------------------------------------------- loading
+
+def _read_gray(path: Path) -> np.ndarray | None:
+    img = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    if img is None or img.size == 0:
+        log.warning("%s: unreadable image, skipped", path)
+        return None
+    return img
+
+
+def _require_dir(path: Path) -> None:
+    if not path.is_dir():
+        raise DataError(f"{path}: not a directory")
+
+
+def find_labels(crops_dir: Path) -> Path:
+    """The single .csv in the crops directory."""
+    found = sorted(crops_dir.glob("*.csv"))
+    if len(found) != 1:
+        what = "no .csv" if not found else f"{len(found)} .csv files"
+        raise DataError(f"{crops_dir}: {what} in the directory; pass --labels CSV")
+    return found[0]
+
+
+def load_crops(crops_dir: Path, labels: Path | None = None) -> list[Sample]:
+    """Crops named by a CSV of `file,...,TEXT` rows (last column is the text).
+
+    A first row whose file does not exist is a header and skipped; later
+    rows naming missing or unreadable files are skipped with a warning.
+    """
+    _require_dir(crops_dir)
+    labels = labels if labels is not None else find_labels(crops_dir)
+    try:
+        with labels.open(newline="", encoding="utf-8-sig") as f:
+            rows = [(i, r) for i, r in enumerate(csv.reader(f), 1) if any(c.strip() for c in r)]
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise DataError(f"{labels}: cannot read labels ({e})") from None
+    samples: list[Sample] = []
+    for k, (line, row) in enumerate(rows):
+        if len(row) < 2:
+            raise DataError(f"{labels}:{line}: expected file,...,TEXT")
+        path = crops_dir / row[0].strip()
+        if not path.is_file():
+            if k > 0:
+                log.warning("%s:%d: %s not found, skipped", labels, line, path)
+            continue
+        truth = normalise(row[-1])
+        if not truth:
+            log.warning("%s:%d: no A-Z0-9 text, skipped", labels, line)
+            continue
+        img = _read_gray(path)
+        if img is not None:
+            samples.append(Sample(row[0].strip(), img, truth))
+    if not samples:
+        raise DataError(f"{crops_dir}: no readable labelled images (labels {labels})")
+    return samples
+
+
+def _parse_box_line(txt: Path, line_no: int, line: str) -> tuple[str, tuple[float, ...], str]:
+    fields = line.split("\t") if "\t" in line else line.split()
+    try:
+        name, x, y, w, h = fields[0].strip(), *(float(v) for v in fields[1:5])
+        text = normalise("".join(fields[5:]))
+    except (ValueError, IndexError):
+        raise DataError(f"{txt}:{line_no}: expected NAME x y w h TEXT") from None
+    if not text:
+        raise DataError(f"{txt}:{line_no}: expected NAME x y w h TEXT")
+    return name, (x, y, x + w, y + h), text
+
+
+def load_boxes(images_dir: Path, margin: float = 0.0) -> list[Sample]:
+    """Crops cut from OpenALPR-style NAME.jpg + NAME.txt (`NAME x y w h TEXT`)."""
+    _require_dir(images_dir)
+    label_files = sorted(images_dir.glob("*.txt"))
+    if not label_files:
+        raise DataError(f"{images_dir}: no NAME.txt box labels")
+    samples: list[Sample] = []
+    for txt in label_files:
+        try:
+            lines = txt.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as e:
+            raise DataError(f"{txt}: cannot read ({e})") from None
+        image: np.ndarray | None = None
+        for line_no, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            name, box, text = _parse_box_line(txt, line_no, line)
+            if image is None:
+                path = images_dir / name
+                if not path.is_file():
+                    log.warning("%s: image %s not found, skipped", txt, path)
+                    break
+                image = _read_gray(path)
+                if image is None:
+                    break
+            try:
+                crop = crop_box(image, *box, margin=margin)
+            except ValueError as e:
+                log.warning("%s:%d: %s, skipped", txt, line_no, e)
+                continue
+            samples.append(Sample(f"{name}#{line_no}" if line_no > 1 else name, crop, text))
+    if not samples:
+        raise DataError(f"{images_dir}: no readable labelled images")
+    return samples
+
+
+# ---------------------------------------------------------------- scoring
+
+def edit_distance(a: str, b: str) -> int:
+    """Levenshtein distance (plates are short: a plain one-row DP)."""
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        prev, row[0] = row[0], i
+        for j, cb in enumerate(b, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (ca != cb))
+    return row[-1]
+
+
+def time_reader(reader: Reader, samples: Sequence[Sample]) -> list[Scored]:
+    """Read every sample, timing the read call only."""
+    scored = []
+    for s in samples:
+        t0 = time.perf_counter()
+        reading = reader.read(s.image)
+        scored.append(Scored(s.truth, reading, (time.perf_counter() - t0) * 1e3))
+    return scored
+
+
+class _Replay:
+    """A reader that already read the current crop: replays its result."""
+
+    def __init__(self, scored: Sequence[Scored]) -> None:
+        self.scored, self.index, self.called = scored, 0, False
+
+    def read(self, gray_crop: np.ndarray) -> Reading:
+        self.called = True
+        return self.scored[self.index].reading
+
+
+def combine(samples: Sequence[Sample], primary: Sequence[Scored], fallback: Sequence[Scored],
+            fallback_below: float) -> tuple[list[Scored], float]:
+    """CombinedReader's results and the fraction of crops it sent to the fallback."""
+    a, b = _Replay(primary), _Replay(fallback)
+    combined = CombinedReader(a, b, fallback_below)
+    out, calls = [], 0
+    for i, s in enumerate(samples):
+        a.index = b.index = i
+        a.called = b.called = False
+        reading = combined.read(s.image)
+        ms = (primary[i].ms if a.called else 0.0) + (fallback[i].ms if b.called else 0.0)
+        calls += b.called
+        out.append(Scored(s.truth, reading, ms))
+    return out, calls / max(1, len(samples))
+
+
+def is_exact(s: Scored) -> bool:
+    return normalise(s.reading.text) == s.truth
+
+
+def summarise(scored: Sequence[Scored]) -> Summary:
+    if not scored:
+        return Summary(0, 0.0, 0.0, 0.0, 0.0)
+    texts = [normalise(s.reading.text) for s in scored]
+    exact = sum(t == s.truth for t, s in zip(texts, scored))
+    o0 = sum(t.replace("O", "0") == s.truth.replace("O", "0") for t, s in zip(texts, scored))
+    errors = sum(edit_distance(t, s.truth) for t, s in zip(texts, scored))
+    chars = sum(len(s.truth) for s in scored)
+    n = len(scored)
+    return Summary(n=n, exact=round(exact / n, 4), exact_o0=round(o0 / n, 4),
+                   cer=round(errors / max(1, chars), 4),
+                   ms_per_crop=round(float(np.median([s.ms for s in scored])), 3))
+
+
+def table(summaries: Mapping[str, Summary]) -> list[str]:
+    lines = [f"{'reader':<10} {'n':>6} {'exact':>7} {'exact_o0':>9} {'cer':>7} {'ms/crop':>8}"]
+    lines += [f"{name:<10} {s.n:>6} {s.exact:>7.3f} {s.exact_o0:>9.3f} {s.cer:>7.3f} {s.ms_per_crop:>8.2f}"
+              for name, s in summaries.items()]
+    return lines
+
+
+def write_report(report_dir: Path, samples: Sequence[Sample],
+                 results: Mapping[str, Sequence[Scored]]) -> Path:
+    """index.html listing every crop some reader misread, with each reading."""
+    crops = report_dir / "crops"
+    crops.mkdir(parents=True, exist_ok=True)
+    head = "".join(f"<th>{html.escape(n)}</th>" for n in results)
+    rows = []
+    for i, s in enumerate(samples):
+        scored = {n: r[i] for n, r in results.items()}
+        if all(is_exact(x) for x in scored.values()):
+            continue
+        png = f"crops/{i:05d}.png"
+        cv2.imwrite(str(report_dir / png), s.image)
+        cells = "".join(
+            f'<td class="{"ok" if is_exact(x) else "bad"}">{html.escape(x.reading.text) or "&empty;"}'
+            f"<br><small>{x.reading.confidence:.2f}{' ' + html.escape(x.reading.format) if x.reading.format else ''}"
+            f"</small></td>" for x in scored.values())
+        rows.append(f'<tr><td><img src="{png}"></td><td>{html.escape(s.name)}</td>'
+                    f"<td><b>{html.escape(s.truth)}</b></td>{cells}</tr>")
+    summary = "\n".join(table({n: summarise(r) for n, r in results.items()}))
+    page = (
+        "<!doctype html><meta charset=utf-8><title>anpr-edge eval-ocr misreads</title>"
+        "<style>body{font-family:sans-serif}td{padding:4px 8px;border-bottom:1px solid #ddd}"
+        "img{max-height:64px}.ok{color:#080}.bad{color:#c00}</style>"
+        f"<h1>eval-ocr: {len(rows)} of {len(samples)} crops misread by some reader</h1>"
+        f"<pre>{html.escape(summary)}</pre>"
+        f"<table><tr><th>crop</th><th>file</th><th>truth</th>{head}</tr>{''.join(rows)}</table>")
+    index = report_dir / "index.html"
+    index.write_text(page, encoding="utf-8")
+    return index
+
+
+# ---------------------------------------------------------------- command
+
+def build_tflite_reader(args: argparse.Namespace) -> Reader:
+    from edge.reader import TfliteReader
+    alphabet = args.alphabet if args.alphabet is not None else args.model.parent / "alphabet.txt"
+    return TfliteReader(args.model, alphabet, num_threads=args.threads, formats=args.formats)
+
+
+def build_tesseract_reader(args: argparse.Namespace) -> Reader:
+    from edge.tesseract_reader import TesseractReader
+    return TesseractReader(formats=args.formats)
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _formats(text: str) -> tuple[PlateFormat, ...]:
+    try:
+        return get_formats(text.split(","))
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _readers(text: str) -> tuple[str, ...]:
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    bad = [n for n in names if n not in READERS]
+    if bad or not names:
+        raise argparse.ArgumentTypeError(f"unknown reader {','.join(bad)!r} (choose from {','.join(READERS)})")
+    return names
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("eval-ocr", help="OCR accuracy and speed on labelled plate crops",
+                              description=__doc__.split("\n\n")[1].replace("\n", " "))
+    p.add_argument("--crops", type=Path, required=True, metavar="DIR",
+                   help="plate crops (or, with --boxes, photos with NAME.txt boxes)")
+    p.add_argument("--labels", type=Path, metavar="CSV",
+                   help="rows file,...,TEXT (default: the one .csv in DIR)")
+    p.add_argument("--boxes", action="store_true",
+                   help="DIR holds NAME.jpg + NAME.txt 'NAME x y w h TEXT'; crop the boxes")
+    p.add_argument("--report", type=Path, metavar="DIR", help="write an HTML page of misreads here")
+    p.add_argument("--model", type=Path, default=DEFAULT_MODEL, metavar="PATH")
+    p.add_argument("--alphabet", type=Path, metavar="PATH", help="default: alphabet.txt beside the model")
+    p.add_argument("--threads", type=_positive_int, default=1, metavar="N", help="TFLite threads")
+    p.add_argument("--formats", type=_formats, default=(), metavar="LIST",
+                   help="plate formats to fit readings to, e.g. CZ,SK or US or all "
+                        "(default: none; foreign formats hurt: pick the data's)")
+    p.add_argument("--fallback-below", type=float, default=DEFAULT_FALLBACK_BELOW, metavar="P",
+                   help="combined: ask Tesseract when TFLite confidence is below P")
+    p.add_argument("--readers", type=_readers, default=READERS, metavar="LIST",
+                   help=f"which to report (default: {','.join(READERS)})")
+    p.add_argument("--limit", type=_positive_int, metavar="N", help="only the first N crops")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    samples = load_boxes(args.crops) if args.boxes else load_crops(args.crops, args.labels)
+    samples = samples[: args.limit] if args.limit else samples
+    wanted = set(args.readers) | ({"tflite", "tesseract"} if "combined" in args.readers else set())
+    results: dict[str, list[Scored]] = {}
+    if "tflite" in wanted:
+        results["tflite"] = time_reader(build_tflite_reader(args), samples)
+    if "tesseract" in wanted:
+        results["tesseract"] = time_reader(build_tesseract_reader(args), samples)
+    extra: dict[str, dict[str, float]] = {}
+    if "combined" in wanted:
+        results["combined"], rate = combine(samples, results["tflite"], results["tesseract"],
+                                            args.fallback_below)
+        extra["combined"] = {"fallback_rate": round(rate, 4), "fallback_below": args.fallback_below}
+    results = {n: results[n] for n in READERS if n in args.readers}
+    summaries = {n: summarise(r) for n, r in results.items()}
+    if args.report is not None:
+        out(f"report: {write_report(args.report, samples, results)}")
+    for line in table(summaries):
+        out(line)
+    headline = summaries["combined" if "combined" in summaries else next(reversed(summaries))]
+    payload: dict[str, object] = {"n": len(samples)}
+    payload.update({n: {**asdict(s), **extra.get(n, {})} for n, s in summaries.items()})
+    payload.update({k: v for k, v in asdict(headline).items() if k != "n"})
+    out(json.dumps(payload))
+    return 0

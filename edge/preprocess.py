@@ -1,0 +1,46 @@
+"""Crop preprocessing shared by the runtime reader and the OCR training code.
+
+The OCR model is trained on exactly what `to_model_input` produces, so both
+sides import it from here: one definition, no train/serve skew.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+
+def to_gray(image: np.ndarray) -> np.ndarray:
+    """BGR or gray uint8 image -> 2-D gray uint8."""
+    if image.ndim == 2:
+        return image
+    if image.shape[2] == 1:
+        return image[:, :, 0]
+    return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+
+
+def to_model_input(gray: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Stretch a gray plate crop to the model's (width, height), uint8.
+
+    Plates of every layout share one input size; the aspect ratio is not kept
+    because the model is trained on stretched crops of all layouts.
+    """
+    w, h = size
+    ch, cw = gray.shape[:2]
+    interp = cv2.INTER_AREA if (cw > w or ch > h) else cv2.INTER_LINEAR
+    return cv2.resize(gray, (w, h), interpolation=interp)
+
+
+def crop_box(image: np.ndarray, x0: float, y0: float, x1: float, y1: float,
+             margin: float = 0.0) -> np.ndarray:
+    """Cut a box (plus a relative margin) out of an image, clipped to it."""
+    h, w = image.shape[:2]
+    mx = (x1 - x0) * margin
+    my = (y1 - y0) * margin
+    xa = int(max(0, np.floor(x0 - mx)))
+    ya = int(max(0, np.floor(y0 - my)))
+    xb = int(min(w, np.ceil(x1 + mx)))
+    yb = int(min(h, np.ceil(y1 + my)))
+    if xb <= xa or yb <= ya:
+        raise ValueError(f"empty crop box ({x0:.0f},{y0:.0f},{x1:.0f},{y1:.0f}) in {w}x{h} image")
+    return image[ya:yb, xa:xb]

@@ -1,0 +1,228 @@
+"""Plate crop -> Reading: the TFLite CTC reader and the fallback combiner.
+
+Model contract (training/ produces it): one uint8 (or int8) input [1,H,W,1]
+fed the gray crop stretched by `edge.preprocess.to_model_input`; one output
+[1,1,T,C] or [1,T,C] of softmax probabilities (quantized or float32) with
+C = len(alphabet) + 1 and the CTC blank at the last index.
+
+Confidence: a character's confidence is the highest probability its class
+reaches over the frames it spans; the plate confidence is the PRODUCT of the
+character confidences (the chance that every character is right, if they
+were independent), so it falls with each doubtful character.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from edge.plates import ALNUM, CLASS_CHARS, PlateFormat, match_format
+from edge.preprocess import to_gray, to_model_input
+from edge.runtime import ModelError, dequantize, input_infos, load_interpreter, output_infos
+from edge.types import Reading
+
+log = logging.getLogger(__name__)
+
+MODEL_DIR = Path(__file__).resolve().parents[1] / "tflite_graphs" / "ocr"
+DEFAULT_MODEL = MODEL_DIR / "ocr.tflite"
+DEFAULT_ALPHABET = MODEL_DIR / "alphabet.txt"
+
+# Below this probability a format is not allowed to force a character: the
+# model is sure, so the plate is more likely of a format not configured.
+DEFAULT_MIN_FIX_PROB = 0.02
+
+
+@runtime_checkable
+class Reader(Protocol):
+    """Anything that reads one gray plate crop. Not thread-safe: one per thread."""
+
+    def read(self, gray_crop: np.ndarray) -> Reading: ...
+
+
+def load_alphabet(path: str | Path) -> str:
+    """The model's classes in output order (blank excluded), one line of A-Z0-9."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ModelError(f"{p}: alphabet file not found") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ModelError(f"{p}: cannot read alphabet file ({e})") from None
+    alphabet = text.strip("\r\n")
+    if not alphabet:
+        raise ModelError(f"{p}: alphabet file is empty")
+    bad = sorted(set(alphabet) - set(ALNUM))
+    if bad:
+        raise ModelError(f"{p}: alphabet has characters outside A-Z0-9: {''.join(bad)!r}")
+    if len(set(alphabet)) != len(alphabet):
+        raise ModelError(f"{p}: alphabet repeats characters")
+    return alphabet
+
+
+def plate_confidence(char_confidences: Iterable[float]) -> float:
+    """Product of character confidences; 0 for an empty reading."""
+    c = np.fromiter(char_confidences, dtype=np.float64)
+    return float(np.prod(c)) if c.size else 0.0
+
+
+@dataclass(frozen=True, eq=False)
+class CtcGreedy:
+    """Best-path decode plus, per character, its class probabilities.
+
+    position_probs[i, k] is the highest probability of alphabet[k] over the
+    frames of character i: the alternatives format-aware decoding picks from.
+    """
+
+    text: str
+    indices: np.ndarray          # [n] alphabet index per character
+    char_confidences: np.ndarray  # [n]
+    position_probs: np.ndarray    # [n, len(alphabet)]
+
+
+def ctc_greedy(probs: np.ndarray, alphabet: str) -> CtcGreedy:
+    """Greedy CTC on [T, C] probabilities: best class per frame, collapse
+    repeats, drop blanks (last index). A blank between equal classes keeps
+    both characters."""
+    probs = np.asarray(probs, dtype=np.float32)
+    t, c = probs.shape
+    if c != len(alphabet) + 1:
+        raise ValueError(f"{c} classes for a {len(alphabet)}-character alphabet (+ blank)")
+    blank = c - 1
+    best = probs.argmax(axis=1)
+    nonblank = best != blank
+    starts = nonblank & np.r_[True, best[1:] != best[:-1]]
+    frames = np.flatnonzero(nonblank)
+    run = (np.cumsum(starts) - 1)[frames]  # which character each frame belongs to
+    n = int(starts.sum())
+    indices = best[starts]
+    char_conf = np.zeros(n, np.float32)
+    np.maximum.at(char_conf, run, probs[frames, best[frames]])
+    position = np.zeros((n, c - 1), np.float32)
+    np.maximum.at(position, run, probs[frames, :blank])
+    text = "".join(alphabet[i] for i in indices)
+    return CtcGreedy(text, indices, char_conf, position)
+
+
+class FormatDecoder:
+    """Greedy CTC, then, if the text fits no specific format, the most
+    probable string of the same length that fits one (a digit-only position
+    takes the best digit, turning 'O' into '0'). Generic formats (US) accept
+    a reading only when no specific format could be reached."""
+
+    def __init__(self, alphabet: str, formats: Iterable[PlateFormat] = (),
+                 min_fix_prob: float = DEFAULT_MIN_FIX_PROB, engine: str = "tflite") -> None:
+        self.alphabet = alphabet
+        self.formats = tuple(formats)
+        self.min_fix_prob = float(min_fix_prob)
+        self.engine = engine
+        # length -> (format per template, class masks [K, n, len(alphabet)])
+        self._masks: dict[int, tuple[tuple[PlateFormat, ...], np.ndarray]] = {}
+        specific = tuple(f for f in self.formats if not f.generic)
+        for n in sorted({n for f in specific for n in f.lengths}):
+            owners, masks = [], []
+            for f in specific:
+                for template in f.templates_of_length(n):
+                    owners.append(f)
+                    masks.append([[ch in CLASS_CHARS[cls] for ch in alphabet] for cls in template])
+            self._masks[n] = (tuple(owners), np.array(masks, dtype=bool))
+
+    def decode(self, probs: np.ndarray) -> Reading:
+        g = ctc_greedy(probs, self.alphabet)
+        fmt = match_format(g.text, self.formats)
+        if (fmt is not None and not fmt.generic) or len(g.text) not in self._masks:
+            return self._reading(g.text, g.char_confidences, fmt)
+        owners, masks = self._masks[len(g.text)]
+        allowed = np.where(masks, g.position_probs[None], -1.0)  # [K, n, A]
+        pick = allowed.argmax(axis=2)                            # [K, n]
+        p = np.take_along_axis(allowed, pick[..., None], axis=2)[..., 0]
+        changed = pick != g.indices[None]
+        ok = ~np.any(changed & (p < self.min_fix_prob), axis=1) & np.all(p >= 0, axis=1)
+        if not ok.any():
+            return self._reading(g.text, g.char_confidences, fmt)
+        score = np.where(ok, np.log(np.maximum(p, 1e-12)).sum(axis=1), -np.inf)
+        k = int(score.argmax())  # ties: the earlier format wins
+        text = "".join(self.alphabet[i] for i in pick[k])
+        log.debug("format %s: %s -> %s", owners[k].name, g.text, text)
+        return self._reading(text, p[k], owners[k])
+
+    def _reading(self, text: str, char_conf: np.ndarray, fmt: PlateFormat | None) -> Reading:
+        conf = tuple(float(c) for c in char_conf)
+        return Reading(text=text, confidence=plate_confidence(conf), char_confidences=conf,
+                       format=fmt.name if fmt else None, engine=self.engine)
+
+
+class TfliteReader:
+    """The on-device OCR model. Loads once; read() reuses one input buffer.
+
+    formats: the plate formats of the deployment (empty: no fitting). Only
+    name the formats expected: a specific format is preferred to a generic
+    one, so foreign plates of the same length may be bent to fit it.
+    """
+
+    engine = "tflite"
+
+    def __init__(self, model_path: str | Path, alphabet_path: str | Path, num_threads: int = 1,
+                 formats: Iterable[PlateFormat] = (),
+                 min_fix_prob: float = DEFAULT_MIN_FIX_PROB) -> None:
+        self._interp = load_interpreter(model_path, num_threads)
+        alphabet = load_alphabet(alphabet_path)
+        ins, outs = input_infos(self._interp), output_infos(self._interp)
+        if len(ins) != 1 or len(ins[0].shape) != 4 or ins[0].shape[0] != 1 \
+                or ins[0].shape[3] != 1 or ins[0].dtype not in (np.uint8, np.int8):
+            got = "; ".join(str(i) for i in ins)
+            raise ModelError(f"{model_path}: OCR input must be one uint8 [1,H,W,1] tensor, got {got}")
+        if len(outs) != 1 or outs[0].shape[:-2] not in ((1,), (1, 1)):
+            got = "; ".join(str(o) for o in outs)
+            raise ModelError(f"{model_path}: OCR output must be one [1,T,C] or [1,1,T,C] tensor, got {got}")
+        if outs[0].shape[-1] != len(alphabet) + 1:
+            raise ModelError(f"{alphabet_path}: {len(alphabet)} characters + blank != "
+                             f"{outs[0].shape[-1]} classes of {model_path}")
+        self._in, self._out = ins[0], outs[0]
+        _, h, w, _ = self._in.shape
+        self.input_size = (w, h)
+        self._buf = np.zeros(self._in.shape, self._in.dtype)
+        self._pixels = self._buf.view(np.uint8)[0, :, :, 0]  # writes land in _buf
+        self._decoder = FormatDecoder(alphabet, formats, min_fix_prob, engine=self.engine)
+
+    @property
+    def alphabet(self) -> str:
+        return self._decoder.alphabet
+
+    def read(self, gray_crop: np.ndarray) -> Reading:
+        gray = to_gray(gray_crop)
+        if gray.size == 0:
+            raise ValueError("empty plate crop")
+        pixels = to_model_input(gray, self.input_size)
+        if self._buf.dtype == np.int8:  # int8 input: uint8's scale, zero point - 128
+            np.bitwise_xor(pixels, 0x80, out=self._pixels)
+        else:
+            self._pixels[...] = pixels
+        self._interp.set_tensor(self._in.index, self._buf)
+        self._interp.invoke()
+        raw = self._interp.get_tensor(self._out.index)
+        probs = dequantize(raw, self._out).reshape(-1, raw.shape[-1])
+        return self._decoder.decode(probs)
+
+
+class CombinedReader:
+    """Primary reader first; the (slower) fallback only for doubtful reads.
+
+    Keeps whichever reading is more confident. The engines' confidences are
+    not calibrated against each other; `fallback_below` is tuned on eval-ocr.
+    """
+
+    def __init__(self, primary: Reader, fallback: Reader, fallback_below: float) -> None:
+        self.primary, self.fallback = primary, fallback
+        self.fallback_below = float(fallback_below)
+
+    def read(self, gray_crop: np.ndarray) -> Reading:
+        first = self.primary.read(gray_crop)
+        if first.confidence >= self.fallback_below:
+            return first
+        second = self.fallback.read(gray_crop)
+        return second if second.confidence > first.confidence else first

@@ -1,0 +1,121 @@
+"""Training data for the OCR: synthetic crops rendered in chunks, plus real crops.
+
+Synthetic chunks are cached as .npz under the cache directory, keyed by seed
+and size, so a resumed run never re-renders and a seed always gives the same
+data. Rendering uses every core; it happens before training starts.
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import logging
+import os
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edge.preprocess import to_gray, to_model_input
+
+log = logging.getLogger(__name__)
+
+MAX_LABEL = 12
+_BACKGROUNDS: list[np.ndarray] | None = None
+
+
+def load_backgrounds(folder: str | None, limit: int = 400, seed: int = 0) -> list[np.ndarray]:
+    """Gray street photos without plates (for plate surroundings and textures)."""
+    if not folder or not os.path.isdir(folder):
+        return []
+    files = sorted(glob.glob(os.path.join(folder, "*.jpg")) + glob.glob(os.path.join(folder, "*.png")))
+    rng = np.random.default_rng(seed)
+    if len(files) > limit:
+        files = [files[i] for i in sorted(rng.choice(len(files), limit, replace=False))]
+    out = []
+    for f in files:
+        im = cv2.imread(f, cv2.IMREAD_GRAYSCALE)
+        if im is not None:
+            out.append(im)
+    return out
+
+
+def _init_worker(bg_folder):
+    global _BACKGROUNDS
+    _BACKGROUNDS = load_backgrounds(bg_folder)
+
+
+def encode_text(text: str, alphabet: str) -> np.ndarray:
+    lab = np.full(MAX_LABEL, -1, np.int16)
+    idx = [alphabet.index(c) for c in text[:MAX_LABEL]]
+    lab[:len(idx)] = idx
+    return lab
+
+
+def render_chunk(seed: int, n: int, alphabet: str, size=(128, 32)) -> tuple[np.ndarray, np.ndarray]:
+    """n synthetic crops for one seed: (images uint8 (n,H,W), labels int16 (n,MAX_LABEL))."""
+    from training.degrade import degrade
+    from training.plate_render import render_plate
+
+    rng = np.random.default_rng(seed)
+    imgs = np.empty((n, size[1], size[0]), np.uint8)
+    labs = np.empty((n, MAX_LABEL), np.int16)
+    for i in range(n):
+        plate = render_plate(rng, backgrounds=_BACKGROUNDS)
+        imgs[i] = degrade(plate, rng, out_size=size, backgrounds=_BACKGROUNDS)
+        labs[i] = encode_text(plate.text, alphabet)
+    return imgs, labs
+
+
+def _chunk_job(args):
+    seed, n, alphabet, path = args
+    imgs, labs = render_chunk(seed, n, alphabet)
+    tmp = path + ".tmp.npz"
+    np.savez(tmp, images=imgs, labels=labs)
+    os.replace(tmp, path)
+    return path
+
+
+def synthetic_set(cache_dir: str, n_total: int, chunk: int, base_seed: int, alphabet: str,
+                  bg_folder: str | None, workers: int) -> tuple[np.ndarray, np.ndarray]:
+    """Render (or load from cache) n_total synthetic crops in chunks."""
+    Path(cache_dir).mkdir(parents=True, exist_ok=True)
+    jobs, paths = [], []
+    for k in range(0, n_total, chunk):
+        n = min(chunk, n_total - k)
+        seed = base_seed * 100003 + k // chunk
+        path = os.path.join(cache_dir, f"ocr_s{seed}_n{n}.npz")
+        paths.append(path)
+        if not os.path.exists(path):
+            jobs.append((seed, n, alphabet, path))
+    if jobs:
+        log.info("rendering %d synthetic chunks (%d cached) with %d workers", len(jobs),
+                 len(paths) - len(jobs), workers)
+        with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(bg_folder,)) as ex:
+            for i, p in enumerate(ex.map(_chunk_job, jobs), 1):
+                log.info("rendered chunk %d/%d: %s", i, len(jobs), os.path.basename(p))
+    imgs, labs = [], []
+    for p in paths:
+        d = np.load(p)
+        imgs.append(d["images"])
+        labs.append(d["labels"])
+    return np.concatenate(imgs), np.concatenate(labs)
+
+
+def real_crops(folder: str, alphabet: str, size=(128, 32)) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Real labelled crops from a folder with labels.csv (file,text; header allowed)."""
+    labels = os.path.join(folder, "labels.csv")
+    imgs, labs, names = [], [], []
+    with open(labels, newline="") as fh:
+        for row in csv.reader(fh):
+            if len(row) < 2 or row[0] == "file":
+                continue
+            text = "".join(c for c in row[-1].upper() if c in alphabet)
+            im = cv2.imread(os.path.join(folder, row[0]))
+            if im is None or not text or len(text) > MAX_LABEL:
+                continue
+            imgs.append(to_model_input(to_gray(im), size))
+            labs.append(encode_text(text, alphabet))
+            names.append(row[0])
+    return np.stack(imgs), np.stack(labs), names

@@ -1,0 +1,437 @@
+"""Synthetic number plates with their text: the OCR's (and detector's) teacher.
+
+`render_plate(rng)` draws a clean plate of one of our users' layouts (CZ, SK,
+DE, UK, ES, BR, BR Mercosur, US-style, plus generic ones) and returns the
+image, the label text (A-Z0-9 only) and where the characters are.
+`training.degrade` then turns it into what a detector crop really looks like.
+
+Everything is drawn from a numpy Generator, so a seed gives the same plate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from PIL import Image, ImageDraw
+
+from training.fonts import load_font
+
+LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+DIGITS = "0123456789"
+ALNUM = DIGITS + LETTERS
+
+US_STATES = [
+    "ALABAMA", "Alaska", "ARIZONA", "Arkansas", "California", "COLORADO", "Connecticut",
+    "DELAWARE", "Florida", "GEORGIA", "Hawaii", "IDAHO", "Illinois", "INDIANA", "Iowa",
+    "KANSAS", "Kentucky", "Louisiana", "MAINE", "Maryland", "MASSACHUSETTS", "Michigan",
+    "MINNESOTA", "Mississippi", "MISSOURI", "Montana", "NEBRASKA", "Nevada",
+    "NEW HAMPSHIRE", "New Jersey", "NEW MEXICO", "New York", "NORTH CAROLINA",
+    "North Dakota", "OHIO", "Oklahoma", "OREGON", "Pennsylvania", "RHODE ISLAND",
+    "South Carolina", "SOUTH DAKOTA", "Tennessee", "TEXAS", "Utah", "VERMONT",
+    "Virginia", "WASHINGTON", "West Virginia", "WISCONSIN", "Wyoming", "Washington, D.C.",
+]
+US_SLOGANS = [
+    "The First State", "Garden State", "Sunshine State", "Land of Lincoln", "Empire State",
+    "Green Mountain State", "LIVE FREE OR DIE", "Grand Canyon State", "First in Flight",
+    "Ocean State", "Great Lakes", "America's Dairyland", "Famous Potatoes", "Wild Wonderful",
+    "The Silver State", "Land of Enchantment", "Explore Minnesota", "The Natural State",
+    "Lone Star State", "Sportsman's Paradise", "Peach State", "keystone state",
+    "In God We Trust", "visitPA.com", "Heart of Dixie", "SESQUICENTENNIAL - 150 YEARS",
+    "TAXATION WITHOUT REPRESENTATION", "Show Me State", "Centennial 1912-2012",
+]
+US_PATTERNS = [
+    "DLLLDDD", "LLL DDDD", "LLL-DDDD", "DDD LLL", "LLL DDD", "LL DDDDD", "DDDDDD",
+    "LLDDDD", "DLLDDD", "LLL DDDL", "DDD-LLL", "LLLDDD", "DLDDDDD", "DDD.LLL", "LL-DDDD",
+    "DDDD", "AAAAA", "AAAAAA", "AAAAAAA", "LL DDD", "DDDDDDD", "LLL|DDD", "DD|DDDD",
+    "LLL.DDDD", "DDD DDD", "D|LLLDDD", "LLLL DD", "DLL DDDD", "LL DDDDD",
+]
+
+
+@dataclass(frozen=True)
+class Plate:
+    """A clean rendered plate: BGR image, label and the text's bounding box."""
+
+    image: np.ndarray
+    text: str
+    layout: str
+    text_box: tuple[int, int, int, int]  # x0, y0, x1, y1 of the main characters
+
+
+def _rand_text(pattern: str, rng: np.random.Generator) -> list[str]:
+    """Pattern chars: L letter, D digit, A either; ' ', '-', '.', '|' separators."""
+    out = []
+    for p in pattern:
+        if p == "L":
+            out.append(LETTERS[rng.integers(26)])
+        elif p == "D":
+            out.append(DIGITS[rng.integers(10)])
+        elif p == "A":
+            out.append(ALNUM[rng.integers(36)])
+        else:
+            out.append(p)
+    return out
+
+
+def _color(rng, lo=0, hi=255) -> tuple[int, int, int]:
+    return tuple(int(v) for v in rng.integers(lo, hi + 1, 3))
+
+
+def _jitter(c, rng, amount=20):
+    return tuple(int(np.clip(v + rng.integers(-amount, amount + 1), 0, 255)) for v in c)
+
+
+# --------------------------------------------------------------------------- text line
+
+def _text_line(tokens: list[str], family: str, rng: np.random.Generator,
+               spacing: float, ref: int = 72) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
+    """Ink mask (float32 0..1) of a line of characters and separators at height ~ref.
+
+    Returns the mask cropped to the capital-letter height and the boxes of
+    emblem separators ('|') that the caller paints in colour.
+    """
+    font = load_font(family, ref)
+    cap_top, cap_bot = font.getbbox("H0")[1], font.getbbox("H0")[3]
+    cap_h = cap_bot - cap_top
+    pieces: list[tuple[str, str, int]] = []  # kind, char, width
+    for t in tokens:
+        if t == " ":
+            pieces.append(("gap", t, int(cap_h * rng.uniform(0.25, 0.6))))
+        elif t == "-":
+            pieces.append(("dash", t, int(cap_h * rng.uniform(0.35, 0.55))))
+        elif t == ".":
+            pieces.append(("dot", t, int(cap_h * rng.uniform(0.25, 0.4))))
+        elif t == "|":
+            pieces.append(("emblem", t, int(cap_h * rng.uniform(0.45, 0.8))))
+        else:
+            pieces.append(("char", t, int(font.getlength(t) * spacing)))
+    total_w = sum(p[2] for p in pieces) + 4
+    img = Image.new("L", (total_w, cap_h + 8), 0)
+    draw = ImageDraw.Draw(img)
+    x = 2
+    emblems = []
+    for kind, ch, w in pieces:
+        if kind == "char":
+            cw = font.getlength(ch)
+            draw.text((x + (w - cw) / 2, 4 - cap_top), ch, font=font, fill=255)
+        elif kind == "dash":
+            y = 4 + cap_h * rng.uniform(0.42, 0.5)
+            draw.rectangle([x + w * 0.15, y, x + w * 0.85, y + cap_h * 0.09], fill=255)
+        elif kind == "dot":
+            r = cap_h * 0.07
+            cx, cy = x + w / 2, 4 + cap_h * rng.choice([0.5, 0.75])
+            draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=255)
+        elif kind == "emblem":
+            emblems.append((x, 4, x + w, 4 + cap_h))
+        x += w
+    mask = np.asarray(img, dtype=np.float32) / 255.0
+    return mask, emblems
+
+
+def _paint(canvas: np.ndarray, mask: np.ndarray, color) -> None:
+    """Alpha-blend a colour through a float mask of the same size (in place)."""
+    m = mask[..., None]
+    canvas[:] = (canvas * (1 - m) + np.asarray(color, np.float32) * m)
+
+
+def _place_line(canvas: np.ndarray, tokens, family, color, box, rng, spacing=1.0,
+                align="center", emblem_style="shield", shadow=True):
+    """Render a token line scaled into box=(x0,y0,x1,y1) of the float canvas."""
+    x0, y0, x1, y1 = box
+    mask, emblems = _text_line(tokens, family, rng, spacing)
+    bh, bw = y1 - y0, x1 - x0
+    mh, mw = mask.shape
+    scale_h = bh / mh
+    squeeze = rng.uniform(0.85, 1.15)
+    tw = min(bw, int(mw * scale_h * squeeze))
+    th = bh
+    if tw < 4 or th < 4:
+        return (x0, y0, x1, y1)
+    small = cv2.resize(mask, (tw, th), interpolation=cv2.INTER_AREA)
+    ox = x0 + (bw - tw) // 2 if align == "center" else x0
+    region = canvas[y0:y0 + th, ox:ox + tw]
+    if shadow and rng.random() < 0.5:
+        d = max(1, int(th * 0.03))
+        sh = np.zeros_like(small)
+        sh[d:, d:] = small[:-d, :-d]
+        _paint(region, sh * 0.5, (0, 0, 0))
+    _paint(region, small, color)
+    sx, sy = tw / mw, th / mh
+    for ex0, ey0, ex1, ey1 in emblems:
+        a, b = int(ox + ex0 * sx), int(y0 + ey0 * sy)
+        c, d = int(ox + ex1 * sx), int(y0 + ey1 * sy)
+        _draw_emblem(canvas, (a, b, c, d), rng, emblem_style)
+    return (ox, y0, ox + tw, y0 + th)
+
+
+def _draw_emblem(canvas, box, rng, style):
+    x0, y0, x1, y1 = box
+    w, h = x1 - x0, y1 - y0
+    cx = (x0 + x1) // 2
+    if style == "shield":  # SK coat of arms-like: red shield, white cross, blue hills
+        top, bot = y0 + int(h * 0.05), y0 + int(h * 0.5)
+        pts = np.array([[x0 + w * 0.15, top], [x1 - w * 0.15, top], [x1 - w * 0.15, bot - h * 0.1],
+                        [cx, bot + h * 0.05], [x0 + w * 0.15, bot - h * 0.1]], np.int32)
+        cv2.fillPoly(canvas, [pts], (40, 40, 200))
+        cv2.line(canvas, (cx, top + 2), (cx, bot - 2), (255, 255, 255), max(1, w // 10))
+        cv2.line(canvas, (cx - w // 5, top + h // 8), (cx + w // 5, top + h // 8), (255, 255, 255), max(1, w // 12))
+        if rng.random() < 0.5:  # a small second sticker below
+            cv2.circle(canvas, (cx, y0 + int(h * 0.75)), max(2, w // 4), _color(rng, 40, 220), -1)
+    elif style == "stickers":  # DE: two round stickers stacked
+        r = max(2, int(min(w, h) * 0.35))
+        cv2.circle(canvas, (cx, y0 + h // 4 + 1), r, _color(rng, 60, 230), -1)
+        cv2.circle(canvas, (cx, y0 + 3 * h // 4 - 1), r, _color(rng, 60, 230), -1)
+    else:  # a random state emblem / pictogram
+        kind = rng.integers(3)
+        col = _color(rng, 20, 230)
+        if kind == 0:
+            cv2.circle(canvas, (cx, (y0 + y1) // 2), max(2, int(min(w, h) * 0.45)), col, -1)
+        elif kind == 1:
+            pts = np.array([[cx, y0], [x1, (y0 + y1) // 2], [cx, y1], [x0, (y0 + y1) // 2]], np.int32)
+            cv2.fillPoly(canvas, [pts], col)
+        else:
+            cv2.rectangle(canvas, (x0 + 1, y0 + h // 4), (x1 - 1, y1 - h // 4), col, -1)
+
+
+# --------------------------------------------------------------------------- layouts
+
+def _base(w, h, color, rng, gradient=0.15):
+    """Plate background with a gentle gradient (float32 BGR)."""
+    c = np.asarray(color, np.float32)
+    g = np.linspace(1 - gradient * rng.random(), 1 + gradient * rng.random(), h, dtype=np.float32)
+    canvas = np.ones((h, w, 3), np.float32) * c
+    canvas *= g[:, None, None]
+    return np.clip(canvas, 0, 255)
+
+
+def _border(canvas, rng, color=(20, 20, 20), p=0.7):
+    if rng.random() < p:
+        t = int(rng.integers(1, 4))
+        h, w = canvas.shape[:2]
+        cv2.rectangle(canvas, (t // 2, t // 2), (w - 1 - t // 2, h - 1 - t // 2), color, t)
+
+
+def _bolts(canvas, rng, p=0.5):
+    if rng.random() < p:
+        h, w = canvas.shape[:2]
+        r = max(2, h // 30)
+        ys = [int(h * 0.12), int(h * 0.88)] if rng.random() < 0.5 else [int(h * 0.12)]
+        for y in ys:
+            for x in (int(w * 0.22), int(w * 0.78)):
+                cv2.circle(canvas, (x, y), r, _color(rng, 60, 200), -1)
+                cv2.circle(canvas, (x, y), r, (40, 40, 40), 1)
+
+
+def _eu_band(canvas, rng, code):
+    h, w = canvas.shape[:2]
+    bw = int(w * rng.uniform(0.07, 0.09))
+    canvas[:, :bw] = np.asarray(_jitter((160, 60, 10), rng, 25), np.float32)
+    cx, cy, r = bw // 2, int(h * 0.32), int(bw * 0.3)
+    for k in range(12):
+        a = 2 * np.pi * k / 12
+        cv2.circle(canvas, (int(cx + r * np.cos(a)), int(cy + r * np.sin(a))), max(1, bw // 18), (0, 210, 240), -1)
+    if code:
+        font = "din" if rng.random() < 0.5 else "sans_bold"
+        _place_line(canvas, list(code), font, (250, 250, 250),
+                    (2, int(h * 0.58), bw - 2, int(h * 0.9)), rng, shadow=False)
+    return bw
+
+
+def _eu_plate(rng, tokens, code, family, bg=(235, 235, 235), fg=(25, 25, 25),
+              emblem_style="shield", band=True, w=312, h=68, layout="EU"):
+    canvas = _base(w, h, _jitter(bg, rng, 18), rng)
+    x0 = _eu_band(canvas, rng, code) + 4 if band else 6
+    _border(canvas, rng)
+    margin_y = int(h * rng.uniform(0.1, 0.17))
+    box = (x0 + int(w * 0.01), margin_y, w - int(w * 0.03), h - margin_y)
+    tb = _place_line(canvas, tokens, family, _jitter(fg, rng, 15), box, rng,
+                     spacing=rng.uniform(0.95, 1.2), emblem_style=emblem_style)
+    return canvas, tb
+
+
+def plate_cz(rng):
+    tokens = _rand_text("DLA DDDD", rng)
+    fam = rng.choice(["din", "narrow_bold", "sans_cond_bold", "gothic_c"])
+    c, tb = _eu_plate(rng, tokens, "CZ", fam, layout="CZ")
+    return c, tokens, tb
+
+
+def plate_sk(rng):
+    tokens = _rand_text("LL|DDDLL" if rng.random() < 0.8 else "LL-DDDLL", rng)
+    fam = rng.choice(["din", "narrow_bold", "sans_cond_bold", "gothic_c"])
+    c, tb = _eu_plate(rng, tokens, "SK", fam, layout="SK")
+    return c, tokens, tb
+
+
+def plate_de(rng):
+    n1, n2, n3 = rng.integers(1, 4), rng.integers(1, 3), rng.integers(1, 5)
+    sep = "|" if rng.random() < 0.7 else "-"
+    tokens = _rand_text("L" * n1 + sep + "L" * n2 + " " + "D" * n3, rng)
+    c, tb = _eu_plate(rng, tokens, "D", "din", emblem_style="stickers", layout="DE")
+    return c, tokens, tb
+
+
+def plate_uk(rng):
+    tokens = _rand_text("LLDD LLL", rng)
+    bg = (240, 240, 240) if rng.random() < 0.5 else (20, 200, 245)
+    fam = rng.choice(["narrow_bold", "din", "sans_cond_bold"])
+    c, tb = _eu_plate(rng, tokens, "GB" if rng.random() < 0.5 else "UK", fam, bg=bg,
+                      fg=(15, 15, 15), band=rng.random() < 0.6, layout="UK")
+    return c, tokens, tb
+
+
+def plate_es(rng):
+    tokens = _rand_text("DDDD LLL", rng)
+    fam = rng.choice(["din", "narrow_bold", "sans_cond_bold"])
+    c, tb = _eu_plate(rng, tokens, "E", fam, layout="ES")
+    return c, tokens, tb
+
+
+def plate_eu_generic(rng):
+    n = int(rng.integers(5, 9))
+    pat = "".join(rng.choice(list("LLDDA"), n))
+    if rng.random() < 0.6:
+        k = int(rng.integers(1, n))
+        pat = pat[:k] + rng.choice([" ", "-", "|", "."]) + pat[k:]
+    tokens = _rand_text(pat, rng)
+    code = rng.choice(["D", "F", "I", "PL", "A", "NL", "B", "H", "HR", "SLO", "RO", ""])
+    dark = rng.random() < 0.15
+    bg = (30, 30, 30) if dark else rng.choice([(235, 235, 235), (30, 200, 240)])
+    fg = (230, 230, 230) if dark else (20, 20, 20)
+    fam = rng.choice(["din", "narrow_bold", "sans_cond_bold", "gothic_c", "lib_sans_bold", "mono_bold"])
+    c, tb = _eu_plate(rng, tokens, code, fam, bg=bg, fg=fg, band=not dark and rng.random() < 0.8,
+                      emblem_style="shield" if rng.random() < 0.5 else "stickers")
+    return c, tokens, tb
+
+
+def plate_br(rng):
+    w, h = 280, 90
+    tokens = _rand_text("LLL-DDDD" if rng.random() < 0.8 else "LLL DDDD", rng)
+    grey = int(rng.integers(150, 215))
+    canvas = _base(w, h, _jitter((grey, grey, grey), rng, 10), rng)
+    _border(canvas, rng, p=0.9)
+    # city strip on top
+    if rng.random() < 0.8:
+        city = "".join(rng.choice(list(LETTERS), int(rng.integers(4, 10))))
+        _place_line(canvas, list(f"{''.join(rng.choice(list(LETTERS), 2))}-{city}"), "sans_bold",
+                    (30, 30, 30), (int(w * 0.2), 3, int(w * 0.8), int(h * 0.2)), rng, shadow=False)
+    fam = rng.choice(["din", "sans_cond_bold", "narrow_bold", "gothic_d"])
+    tb = _place_line(canvas, tokens, fam, _jitter((25, 25, 25), rng, 15),
+                     (int(w * 0.05), int(h * 0.26), int(w * 0.95), int(h * 0.92)), rng,
+                     spacing=rng.uniform(0.95, 1.15))
+    return canvas, tokens, tb
+
+
+def plate_mercosur(rng):
+    w, h = 280, 90
+    tokens = _rand_text("LLLDLDD", rng)
+    canvas = _base(w, h, _jitter((245, 245, 245), rng, 10), rng)
+    band_h = int(h * 0.22)
+    canvas[:band_h] = np.asarray(_jitter((150, 60, 10), rng, 20), np.float32)
+    _place_line(canvas, list("BRASIL"), "sans_bold", (250, 250, 250),
+                (int(w * 0.35), 2, int(w * 0.65), band_h - 2), rng, shadow=False)
+    _border(canvas, rng, p=0.9)
+    tb = _place_line(canvas, tokens, rng.choice(["din", "sans_cond_bold", "narrow_bold"]),
+                     _jitter((20, 20, 20), rng, 15),
+                     (int(w * 0.04), int(h * 0.3), int(w * 0.96), int(h * 0.92)), rng)
+    return canvas, tokens, tb
+
+
+def _texture(canvas, rng, backgrounds):
+    """Faint scenery/graphics behind US plate text (many states print pictures)."""
+    h, w = canvas.shape[:2]
+    kind = rng.integers(4)
+    if kind == 0 and backgrounds:
+        bg = backgrounds[int(rng.integers(len(backgrounds)))]
+        bh, bw = bg.shape[:2]
+        if bh > h and bw > w:
+            y, x = int(rng.integers(bh - h)), int(rng.integers(bw - w))
+            patch = bg[y:y + h, x:x + w].astype(np.float32)
+            tint = np.asarray(_color(rng, 100, 255), np.float32) / 255.0
+            alpha = rng.uniform(0.1, 0.35)
+            canvas[:] = canvas * (1 - alpha) + patch[..., None] * tint * alpha
+    elif kind == 1:
+        for _ in range(int(rng.integers(1, 4))):
+            col = _jitter(tuple(int(v) for v in canvas[h // 2, w // 2]), rng, 70)
+            cv2.ellipse(canvas, (int(rng.integers(w)), int(rng.integers(h))),
+                        (int(rng.integers(10, w // 2)), int(rng.integers(5, h // 2))),
+                        float(rng.uniform(0, 180)), 0, 360, col, -1)
+    elif kind == 2:  # mountains / skyline band
+        pts = [(0, h)]
+        for x in np.linspace(0, w, int(rng.integers(4, 10))):
+            pts.append((int(x), int(h * rng.uniform(0.4, 0.9))))
+        pts.append((w, h))
+        col = _jitter(tuple(int(v) for v in canvas[h // 2, w // 2]), rng, 60)
+        cv2.fillPoly(canvas, [np.array(pts, np.int32)], col)
+
+
+def plate_us(rng, backgrounds=None):
+    w, h = 240, 120
+    light = rng.random() < 0.8
+    bg = _color(rng, 170, 255) if light else _color(rng, 0, 120)
+    if light and rng.random() < 0.5:
+        bg = (245, 245, 245)
+    fg = _color(rng, 0, 110) if light else _color(rng, 160, 255)
+    canvas = _base(w, h, bg, rng, gradient=0.3)
+    if rng.random() < 0.6:
+        _texture(canvas, rng, backgrounds)
+    _border(canvas, rng, color=fg, p=0.5)
+    _bolts(canvas, rng)
+    # state name on top, slogan at the bottom: clutter the reader must ignore
+    top_col = _color(rng, 0, 200) if light else _color(rng, 150, 255)
+    if rng.random() < 0.9:
+        name = US_STATES[int(rng.integers(len(US_STATES)))]
+        fam = rng.choice(["serif", "serif_italic", "lib_serif_bold", "lib_serif_italic", "sans_bold", "gothic_d"])
+        _place_line(canvas, list(name), fam, top_col,
+                    (int(w * 0.12), int(h * 0.03), int(w * 0.88), int(h * rng.uniform(0.17, 0.24))), rng, shadow=False)
+    if rng.random() < 0.8:
+        slogan = US_SLOGANS[int(rng.integers(len(US_SLOGANS)))]
+        fam = rng.choice(["serif", "serif_italic", "sans_bold", "lib_sans_bold", "narrow"])
+        _place_line(canvas, list(slogan), fam, _color(rng, 0, 200) if light else _color(rng, 150, 255),
+                    (int(w * 0.1), int(h * rng.uniform(0.8, 0.86)), int(w * 0.9), int(h * 0.96)), rng, shadow=False)
+    # registration stickers in the corners, with small digits (distractors)
+    for corner in range(int(rng.integers(0, 3))):
+        sw, sh = int(w * rng.uniform(0.08, 0.14)), int(h * rng.uniform(0.1, 0.18))
+        x = int(w * 0.02) if corner == 0 else w - sw - int(w * 0.02)
+        y = int(h * rng.choice([0.04, 0.78]))
+        cv2.rectangle(canvas, (x, y), (x + sw, y + sh), _color(rng, 30, 255), -1)
+        small = "".join(rng.choice(list(DIGITS), 2))
+        _place_line(canvas, list(small), "sans_bold", (20, 20, 20),
+                    (x + 1, y + 1, x + sw - 1, y + sh - 1), rng, shadow=False)
+    pattern = US_PATTERNS[int(rng.integers(len(US_PATTERNS)))]
+    tokens = _rand_text(pattern, rng)
+    fam = rng.choice(["gothic_c", "gothic_d", "gothic_e", "gothic_b", "din", "narrow_bold",
+                      "sans_cond_bold", "lib_mono_bold", "gothic_em"])
+    th = rng.uniform(0.38, 0.52)
+    yc = rng.uniform(0.48, 0.56)
+    box = (int(w * 0.05), int(h * (yc - th / 2)), int(w * 0.95), int(h * (yc + th / 2)))
+    tb = _place_line(canvas, tokens, fam, fg, box, rng, spacing=rng.uniform(0.95, 1.3),
+                     emblem_style="random")
+    return canvas, tokens, tb
+
+
+LAYOUTS = {
+    "US": (plate_us, 0.40),
+    "CZ": (plate_cz, 0.09),
+    "SK": (plate_sk, 0.09),
+    "DE": (plate_de, 0.07),
+    "UK": (plate_uk, 0.06),
+    "ES": (plate_es, 0.05),
+    "BR": (plate_br, 0.10),
+    "BR_MERCOSUR": (plate_mercosur, 0.05),
+    "EU_GENERIC": (plate_eu_generic, 0.09),
+}
+
+
+def render_plate(rng: np.random.Generator, layout: str | None = None, backgrounds=None) -> Plate:
+    """Draw one clean plate (BGR uint8) of a random or given layout."""
+    names = list(LAYOUTS)
+    if layout is None:
+        p = np.array([LAYOUTS[n][1] for n in names])
+        layout = names[int(rng.choice(len(names), p=p / p.sum()))]
+    fn = LAYOUTS[layout][0]
+    canvas, tokens, tb = fn(rng, backgrounds) if layout == "US" else fn(rng)
+    text = "".join(t for t in tokens if t in ALNUM)
+    img = np.clip(canvas, 0, 255).astype(np.uint8)
+    return Plate(img, text, layout, tuple(int(v) for v in tb))

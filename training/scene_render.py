@@ -1,0 +1,176 @@
+"""Synthetic detector scenes: plates on cars in real street photos, with exact boxes.
+
+Plates come from training.plate_render; they are warped into real photos
+without plates (../shared/train/backgrounds) or onto procedurally drawn car
+rears/fronts, 0 to several per image, 3 %-50 % of the image wide, with
+perspective, blur, lighting, noise, JPEG and night. Hard negatives (signs,
+stickers, random text) teach the detector plates rather than text.
+
+The scene is drawn at a source aspect (16:9, 4:3 or square) and squashed to
+the square model input, as the runtime squashes a frame, ROI or tile.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from training.plate_render import ALNUM, LETTERS, _color, _place_line, render_plate
+
+ASPECTS = ((16, 9), (4, 3), (1, 1), (3, 2))
+TEXT_FONTS = ["sans_bold", "serif", "narrow_bold", "din", "gothic_d", "lib_serif_bold", "mono_bold"]
+
+
+def _background(rng, w, h, backgrounds) -> np.ndarray:
+    if backgrounds and rng.random() < 0.85:
+        bg = backgrounds[int(rng.integers(len(backgrounds)))]
+        bh, bw = bg.shape[:2]
+        s = rng.uniform(0.5, 1.0)
+        cw, ch = max(16, int(bw * s)), max(16, int(bh * s))
+        x, y = int(rng.integers(0, bw - cw + 1)), int(rng.integers(0, bh - ch + 1))
+        g = cv2.resize(bg[y:y + ch, x:x + cw], (w, h), interpolation=cv2.INTER_LINEAR)
+        img = cv2.cvtColor(g, cv2.COLOR_GRAY2BGR).astype(np.float32)
+        if rng.random() < 0.6:  # colour the gray photo so colour is no plate cue
+            img *= rng.uniform(0.6, 1.3, 3).astype(np.float32)
+            img += rng.uniform(-25, 25, 3).astype(np.float32)
+        return np.clip(img, 0, 255).astype(np.uint8)
+    img = np.empty((h, w, 3), np.uint8)
+    img[:] = _color(rng)
+    for _ in range(int(rng.integers(2, 8))):
+        p1 = (int(rng.integers(w)), int(rng.integers(h)))
+        p2 = (int(rng.integers(w)), int(rng.integers(h)))
+        cv2.rectangle(img, p1, p2, _color(rng), -1)
+    return img
+
+
+def _car(img, rng, plate_w, plate_h, cx, cy):
+    """Draw a car rear/front around where the plate goes (body, window, lights, bumper)."""
+    h, w = img.shape[:2]
+    bw = int(plate_w * rng.uniform(3.0, 4.5))
+    bh = int(plate_w * rng.uniform(1.6, 2.6))
+    x0, y0 = int(cx - bw / 2), int(cy - bh * rng.uniform(0.55, 0.75))
+    body = _color(rng)
+    cv2.rectangle(img, (x0, y0), (x0 + bw, y0 + bh), body, -1)
+    cv2.rectangle(img, (x0 + bw // 8, y0 - bh // 3), (x0 + 7 * bw // 8, y0 + bh // 10), _color(rng, 0, 90), -1)
+    lw = bw // 6
+    ly = y0 + int(bh * rng.uniform(0.15, 0.35))
+    light = (30, 30, int(rng.integers(150, 255))) if rng.random() < 0.6 else _color(rng, 150, 255)
+    cv2.rectangle(img, (x0 + 4, ly), (x0 + 4 + lw, ly + bh // 6), light, -1)
+    cv2.rectangle(img, (x0 + bw - 4 - lw, ly), (x0 + bw - 4, ly + bh // 6), light, -1)
+    by = int(cy + plate_h * rng.uniform(0.7, 1.2))
+    cv2.rectangle(img, (x0 - 2, by), (x0 + bw + 2, by + max(2, bh // 8)), _color(rng, 0, 80), -1)
+    if rng.random() < 0.5:  # badge / model name: text that is not a plate
+        _text_patch(img, rng, (int(cx + plate_w * 0.4), int(cy - plate_h * 2)), int(plate_h * 0.5), sign=False)
+
+
+def _text_patch(img, rng, at, height, sign=True):
+    """Text-like clutter: a sign or sticker with random text."""
+    h, w = img.shape[:2]
+    n = int(rng.integers(2, 12))
+    text = list("".join(rng.choice(list(ALNUM + LETTERS + "  "), n)).strip() or "AB")
+    height = max(5, height)
+    tw = int(height * len(text) * rng.uniform(0.5, 0.8))
+    x, y = at
+    x0, y0 = max(0, x), max(0, y)
+    x1, y1 = min(w, x + tw + height // 2), min(h, y + height + height // 3)
+    if x1 - x0 < 8 or y1 - y0 < 5:
+        return
+    if sign:
+        cv2.rectangle(img, (x0, y0), (x1, y1), _color(rng), -1)
+    f = img[y0:y1, x0:x1].astype(np.float32)
+    _place_line(f, text, str(rng.choice(TEXT_FONTS)), _color(rng),
+                (2, 2, x1 - x0 - 2, y1 - y0 - 2), rng, shadow=False)
+    img[y0:y1, x0:x1] = np.clip(f, 0, 255).astype(np.uint8)
+
+
+def _warp_plate(img, plate_img, rng, x, y, pw, boxes_out):
+    """Warp a plate into img with its top-left near (x, y), width pw; record its box."""
+    ph0, pw0 = plate_img.shape[:2]
+    ph = pw * ph0 / pw0
+    src = np.array([[0, 0], [pw0, 0], [pw0, ph0], [0, ph0]], np.float32)
+    dst = np.array([[x, y], [x + pw, y], [x + pw, y + ph], [x, y + ph]], np.float32)
+    dst += rng.normal(0, 1, (4, 2)).astype(np.float32) * np.array([pw * 0.03, ph * 0.06], np.float32)
+    ang = np.deg2rad(rng.normal(0, 4))
+    c = dst.mean(0)
+    rot = np.array([[np.cos(ang), -np.sin(ang)], [np.sin(ang), np.cos(ang)]], np.float32)
+    dst = (dst - c) @ rot.T + c
+    x0, y0 = np.floor(dst.min(0)).astype(int)
+    x1, y1 = np.ceil(dst.max(0)).astype(int)
+    h, w = img.shape[:2]
+    if x0 < 0 or y0 < 0 or x1 > w or y1 > h:
+        return False
+    M = cv2.getPerspectiveTransform(src, (dst - [x0, y0]).astype(np.float32))
+    bw, bh = x1 - x0, y1 - y0
+    warped = cv2.warpPerspective(plate_img, M, (bw, bh), flags=cv2.INTER_AREA)
+    mask = cv2.warpPerspective(np.full((ph0, pw0), 255, np.uint8), M, (bw, bh), flags=cv2.INTER_LINEAR)
+    m = (mask.astype(np.float32) / 255.0)[..., None]
+    roi = img[y0:y1, x0:x1]
+    roi[:] = (roi * (1 - m) + warped * m).astype(np.uint8)
+    # the labelled box is the tight box of the plate's pixels
+    ys, xs = np.nonzero(mask > 127)
+    if len(xs) == 0:
+        return False
+    boxes_out.append((x0 + xs.min(), y0 + ys.min(), x0 + xs.max() + 1, y0 + ys.max() + 1))
+    return True
+
+
+def _global(img, rng) -> np.ndarray:
+    f = img.astype(np.float32)
+    f = f * rng.uniform(0.6, 1.3) + rng.uniform(-30, 30)
+    if rng.random() < 0.15:  # night
+        f *= rng.uniform(0.2, 0.45)
+    if rng.random() < 0.4:
+        f += rng.normal(0, rng.uniform(2, 10), f.shape[:2]).astype(np.float32)[..., None]
+    out = np.clip(f, 0, 255).astype(np.uint8)
+    if rng.random() < 0.35:
+        out = cv2.GaussianBlur(out, (0, 0), rng.uniform(0.4, 1.3))
+    if rng.random() < 0.5:
+        ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(25, 95))])
+        out = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    if rng.random() < 0.3:  # a gray camera (or night IR) image
+        out = cv2.cvtColor(cv2.cvtColor(out, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+    return out
+
+
+def render_scene(rng: np.random.Generator, size: int = 320, backgrounds=None
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """One scene: BGR uint8 (size, size, 3) and boxes float32 [K, 4] (x0, y0, x1, y1) px."""
+    aw, ah = ASPECTS[int(rng.integers(len(ASPECTS)))]
+    H = int(rng.choice([320, 400, 480]))
+    W = int(H * aw / ah)
+    img = _background(rng, W, H, backgrounds)
+    for _ in range(int(rng.integers(0, 4))):  # hard negatives first (plates may cover them)
+        _text_patch(img, rng, (int(rng.integers(W)), int(rng.integers(H))),
+                    int(H * rng.uniform(0.02, 0.1)))
+    r = rng.random()
+    n = 0 if r < 0.08 else 1 if r < 0.65 else int(rng.integers(2, 5))
+    boxes: list[tuple[int, int, int, int]] = []
+    placed = []  # (plate, x, y, pw, ph, with_car); cars are all drawn before any plate
+    taken: list[tuple[float, float, float, float]] = []
+    for _ in range(n):
+        plate = render_plate(rng, backgrounds=backgrounds)
+        frac = float(np.exp(rng.uniform(np.log(0.035), np.log(0.5))))
+        pw = max(12.0, W * frac)
+        ph = pw * plate.image.shape[0] / plate.image.shape[1]
+        car = rng.random() < 0.6 and pw < W * 0.3
+        for _try in range(5):
+            x = rng.uniform(2, max(3, W - pw - 2))
+            y = rng.uniform(2, max(3, H - ph - 2))
+            m = 2.5 if car else 0.3
+            cand = (x - pw * m, y - ph * m * 2, x + pw * (1 + m), y + ph * (1 + m))
+            if all(cand[2] < b[0] or cand[0] > b[2] or cand[3] < b[1] or cand[1] > b[3] for b in taken):
+                break
+        else:
+            continue
+        taken.append(cand)
+        placed.append((plate, x, y, pw, ph, car))
+    for plate, x, y, pw, ph, car in placed:
+        if car:
+            _car(img, rng, pw, ph, x + pw / 2, y + ph / 2)
+    for plate, x, y, pw, ph, car in placed:
+        _warp_plate(img, plate.image, rng, x, y, pw, boxes)
+    out = _global(cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA), rng)
+    b = np.array(boxes, np.float32).reshape(-1, 4)
+    b[:, [0, 2]] *= size / W
+    b[:, [1, 3]] *= size / H
+    return out, b
