@@ -20,7 +20,12 @@ from edge import __version__
 
 # Modules providing subcommands, in --help order. Add new ones here.
 COMMANDS: tuple[str, ...] = (
+    "edge.daemon",
     "edge.evaluate",
+    "edge.eval_detect",
+    "edge.replay",
+    "edge.check_config",
+    "edge.bench",
 )
 
 EXIT_OK = 0

@@ -138,6 +138,7 @@ class DetectorConfig:
     score_threshold: float = _opt(0.5, ge=0, le=1)
     mode: Literal["full", "roi", "tiles"] = "full"
     roi: tuple[float, float, float, float] = _opt((0.0, 0.0, 1.0, 1.0), ge=0, le=1)
+    tiles: tuple[int, int] = _opt((2, 2), ge=1, le=8)
     tile_overlap: float = _opt(0.2, ge=0, le=0.9)
     merge_iou: float = _opt(0.5, ge=0, le=1)
     max_detections: int = _opt(10, ge=1, le=1000)

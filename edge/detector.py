@@ -135,12 +135,12 @@ def merge_boxes(boxes: np.ndarray, scores: np.ndarray, iou: float,
         iy = np.clip(np.minimum(b[i, 3], b[:, 3]) - np.maximum(b[i, 1], b[:, 1]), 0, None)
         inter = ix * iy
         union = area[i] + area - inter
-        by_iou = inter >= iou * np.maximum(union, 1e-9)
+        by_iou = (inter > 0) & (inter >= iou * np.maximum(union, 1e-9))  # iou 0: any overlap
         other_inside = inter >= contain * np.maximum(area, 1e-9)
         self_inside = inter >= contain * max(area[i], 1e-9)
         gone = alive & (by_iou | other_inside | self_inside)
         box = b[i].copy()
-        grow = gone & self_inside
+        grow = gone & self_inside & ~other_inside  # the other is the bigger, whole plate
         if grow.any():
             box[:2] = np.minimum(box[:2], b[grow, :2].min(axis=0))
             box[2:] = np.maximum(box[2:], b[grow, 2:].max(axis=0))
@@ -192,44 +192,57 @@ def read_output_map(interp: Any, path: Path) -> OutputMap:
     """Output roles from the signature's names, else from shapes (see module doc)."""
     outputs = {t.index: t for t in output_infos(interp)}
     signature = _signature_outputs(interp)
-    if signature and all(n in signature for n in OUTPUT_NAMES):
-        b, c, s, n = (signature[k] for k in OUTPUT_NAMES)
-        return OutputMap(b, c, s, n, named=True)
-    if signature and set(signature.values()) == set(outputs):
-        ordered = [outputs[i] for _, i in sorted(signature.items(), key=lambda kv: _suffix_number(kv[0]))]
+    if set(OUTPUT_NAMES) <= set(signature) and set(signature.values()) <= set(outputs):
+        roles = OutputMap(*(signature[k] for k in OUTPUT_NAMES), named=True)
     else:
-        ordered = list(outputs.values())  # a TF1 export keeps the canonical order here
-    boxes = [t for t in ordered if len(t.shape) == 3 and t.shape[0] == 1 and t.shape[2] == 4]
-    counts = [t for t in ordered if int(np.prod(t.shape)) == 1]
-    rows = [t for t in ordered if len(t.shape) == 2 and t.shape[0] == 1 and t.shape[1] > 1]
-    if len(ordered) != 4 or len(boxes) != 1 or len(counts) != 1 or len(rows) != 2 \
-            or any(t.shape[1] != boxes[0].shape[1] for t in rows):
-        got = ", ".join(str(list(t.shape)) for t in ordered)
+        if signature and set(signature.values()) == set(outputs):
+            by_name = sorted(signature.items(), key=lambda kv: _suffix_number(kv[0]))
+            ordered = [outputs[i] for _, i in by_name]
+        else:
+            ordered = list(outputs.values())  # a TF1 export keeps the canonical order here
+        boxes = [t.index for t in ordered if len(t.shape) == 3]
+        counts = [t.index for t in ordered if len(t.shape) == 1]
+        rows = [t.index for t in ordered if len(t.shape) == 2]
+        if len(ordered) == 4 and len(boxes) == len(counts) == 1 and len(rows) == 2:
+            roles = OutputMap(boxes[0], rows[0], rows[1], counts[0], named=False)
+        else:
+            roles = None
+    if roles is None or not _shapes_fit(roles, outputs):
+        got = ", ".join(str(list(t.shape)) for t in outputs.values())
         raise ModelError(f"{path}: not an SSD detector: expected outputs boxes [1,M,4], "
                          f"classes [1,M], scores [1,M], count [1]; got {got}")
-    log.info("%s: outputs not named %s; using order boxes, classes, scores, count "
-             "(checked on the first detections)", path, ", ".join(OUTPUT_NAMES))
-    return OutputMap(boxes[0].index, rows[0].index, rows[1].index, counts[0].index, named=False)
+    if not roles.named:
+        log.info("%s: outputs not named %s; reading them as boxes, classes, scores, count "
+                 "(checked on the first detections)", path, ", ".join(OUTPUT_NAMES))
+    return roles
+
+
+def _shapes_fit(roles: OutputMap, outputs: dict[int, TensorInfo]) -> bool:
+    boxes, classes, scores, count = (outputs[i].shape for i in
+                                     (roles.boxes, roles.classes, roles.scores, roles.count))
+    m = boxes[1] if len(boxes) == 3 else -1
+    return (len(boxes) == 3 and boxes[0] == 1 and boxes[2] == 4 and m >= 1
+            and classes == scores == (1, m) and count == (1,))
 
 
 def _signature_outputs(interp: Any) -> dict[str, int]:
     """Output name -> tensor index of the model's one (or serving_default) signature."""
     try:
         keys = list(interp.get_signature_list())
-    except (AttributeError, ValueError, RuntimeError):
-        return {}
-    if not keys:
-        return {}
-    key = "serving_default" if "serving_default" in keys else keys[0]
-    try:
+        if not keys:
+            return {}
+        key = "serving_default" if "serving_default" in keys else keys[0]
         runner = interp.get_signature_runner(key)
-        details = runner.get_output_details()
-        # A live runner holds the interpreter; invoke() refuses while it exists.
+        if hasattr(runner, "get_output_details"):
+            details = runner.get_output_details()
+            del runner  # a live runner holds the interpreter: invoke() refuses while it exists
+            return {name: int(d["index"]) for name, d in details.items()}
         del runner
-        return {name: int(d["index"]) for name, d in details.items()}
-    except (AttributeError, ValueError, RuntimeError):
         full = interp._get_full_signature_list()  # older runtimes
         return {name: int(i) for name, i in full[key]["outputs"].items()}
+    except (AttributeError, KeyError, ValueError, RuntimeError) as e:
+        log.debug("no usable signature (%s); reading outputs by shape", e)
+        return {}
 
 
 def load_labels(path: str | Path) -> tuple[str, ...]:
@@ -283,7 +296,8 @@ class SsdTfliteDetector:
         self.min_plate_width_px = float(min_plate_width_px)
         self.merge_iou = float(merge_iou)
         self.labels = load_labels(labels_path) if labels_path is not None else ()
-        self._keep_classes = plate_classes(self.labels) if self.labels else None
+        keep = plate_classes(self.labels) if self.labels else None
+        self._keep_classes = None if keep is None else np.array(sorted(keep), np.int64)
 
         self._interp = load_interpreter(self.path, num_threads)
         self._input = _check_input(input_infos(self._interp), self.path)
@@ -346,7 +360,7 @@ class SsdTfliteDetector:
             classes, scores = scores, classes
         keep = scores >= self.score_threshold
         if self._keep_classes is not None:
-            keep &= np.isin(np.rint(classes).astype(np.int64), list(self._keep_classes))
+            keep &= np.isin(np.rint(classes).astype(np.int64), self._keep_classes)
         yx = np.clip(boxes[keep].astype(np.float64), 0.0, 1.0)
         return yx[:, [1, 0, 3, 2]], scores[keep].astype(np.float32)
 
@@ -410,5 +424,5 @@ def _check_settings(mode: str, roi: Sequence[float], tiles: Sequence[int], overl
         raise ValueError(f"max_detections: expected >= 1, got {max_detections}")
     if not math.isfinite(input_std) or input_std == 0:
         raise ValueError(f"input_std: expected a non-zero number, got {input_std}")
-    if not 0.0 < merge_iou <= 1.0:
-        raise ValueError(f"merge_iou: expected 0 < iou <= 1, got {merge_iou}")
+    if not 0.0 <= merge_iou <= 1.0:
+        raise ValueError(f"merge_iou: expected 0..1, got {merge_iou}")

@@ -375,6 +375,9 @@ class VideoFileSource(_Closing):
 # --------------------------------------------------------------------------
 # Image folder.
 
+_SIDECARS = frozenset({".txt", ".xml", ".csv", ".json", ".md"})
+
+
 class ImageFolderSource(_Closing):
     """The images of a folder in natural name order (img2 before img10).
 
@@ -398,6 +401,8 @@ class ImageFolderSource(_Closing):
         for p in files:
             if cv2.haveImageReader(str(p)):
                 self.files.append(p)
+            elif p.suffix.lower() in _SIDECARS:  # label files next to images: expected
+                log.debug("%s: label file skipped: %s", self.description, p.name)
             else:
                 log.warning("%s: not an image, skipped: %s", self.description, p.name)
         if not self.files:

@@ -164,15 +164,22 @@ def main(argv=None) -> int:
     step0 = int(step_var)
     last_ckpt = time.time()
     hist = []
+    marks: list[tuple[float, int]] = []
     try:
         while True:
             step, total = int(step_var), int(total_var)
             if total and step >= total:
                 break
-            if not total and step - step0 == 60:
-                rate = (step - step0) / (time.time() - t_loop)
-                total_var.assign(max(step + 1, int(rate * args.minutes * 60)))
-                log.info("%.2f steps/s: training for %d steps (~%.0f min)", rate, int(total_var), args.minutes)
+            if not args.steps and step - step0 >= 60 and step % 50 == 0:
+                # time-budgeted: re-estimate the step count from the recent speed, so a
+                # busy machine (or a resume) still ends on time with a full LR schedule
+                now = time.time()
+                marks.append((now, step))
+                t_old, s_old = marks[max(0, len(marks) - 6)]
+                rate = (step - s_old) / max(now - t_old, 1e-6) if now > t_old else (step - step0) / (now - t_loop)
+                left = args.minutes * 60 - (prior_minutes * 60 + now - t_start)
+                total_var.assign(max(step + 1, int(step + rate * max(left, 0))))
+                total = int(total_var)
             frac = step / max(total, 1) if total else 0.0
             if frac >= 0.5 and maker2 is None and args.real_fraction > 0:  # fine-tune: more real frames
                 maker.close()

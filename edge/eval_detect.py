@@ -1,0 +1,335 @@
+"""Plate detector recall, false detections and speed on labelled photos: the
+`eval-detect` command.
+
+DIR holds photos (NAME.jpg, .jpeg or .png) with OpenALPR-style NAME.txt
+labels (lines `NAME.jpg<TAB>x<TAB>y<TAB>w<TAB>h<TAB>TEXT`, one per plate) or
+Pascal VOC NAME.xml (every <object>'s <bndbox> is a plate). A label file
+without its photo is skipped; a photo whose label says nothing is a photo
+with no plates.
+
+Scoring: detections are matched one-to-one to labelled plates, best score
+first, each to the unmatched plate it overlaps most, at IoU >= 0.5 (for
+recall_iou50) or >= 0.3 (recall_iou30). A detection left unmatched at
+IoU >= 0.3 is false, so a second box on an already found plate counts as
+false too (the reader would OCR it twice). ms_per_image is the median time
+of the detector alone (decoded image in, boxes out), after one warm-up call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import statistics
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edge.cli import out
+from edge.detector import MODES, Detector, SsdTfliteDetector
+from edge.evaluate import DataError
+from edge.types import Box, Detection
+
+log = logging.getLogger(__name__)
+
+MODEL_DIR = Path(__file__).resolve().parents[1] / "tflite_graphs" / "plates"
+DEFAULT_MODEL = MODEL_DIR / "detect.tflite"
+IMAGE_EXTS = (".jpg", ".jpeg", ".png")
+FALSE_IOU = 0.3
+TRUTH_COLOUR = (0, 200, 0)  # BGR green
+FOUND_COLOUR = (0, 0, 255)  # BGR red
+
+
+@dataclass(frozen=True)
+class Labelled:
+    """A photo and its labelled plates (loaded lazily: one photo in memory at a time)."""
+
+    image: Path
+    plates: tuple[Box, ...]
+
+
+@dataclass(frozen=True)
+class Result:
+    labelled: Labelled
+    found: tuple[Detection, ...]
+    ms: float
+
+
+# ---------------------------------------------------------------- labels
+
+def _photo_for(label: Path, named: str | None = None) -> Path | None:
+    for ext in IMAGE_EXTS + tuple(e.upper() for e in IMAGE_EXTS):
+        p = label.with_suffix(ext)
+        if p.is_file():
+            return p
+    if named:
+        p = label.parent / Path(named).name
+        if p.is_file():
+            return p
+    return None
+
+
+def read_openalpr(txt: Path) -> tuple[str | None, tuple[Box, ...]]:
+    """NAME.txt -> (image name from the first line, plate boxes)."""
+    try:
+        lines = txt.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise DataError(f"{txt}: cannot read ({e})") from None
+    name, boxes = None, []
+    for line_no, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        fields = line.split("\t") if "\t" in line else line.split()
+        try:
+            x, y, w, h = (float(v) for v in fields[1:5])
+        except (ValueError, IndexError):
+            raise DataError(f"{txt}:{line_no}: expected NAME<TAB>x<TAB>y<TAB>w<TAB>h<TAB>TEXT") from None
+        if w <= 0 or h <= 0:
+            raise DataError(f"{txt}:{line_no}: plate width and height must be > 0")
+        name = name or fields[0].strip()
+        boxes.append(Box(x, y, x + w, y + h))
+    return name, tuple(boxes)
+
+
+def read_voc(xml: Path) -> tuple[str | None, tuple[Box, ...]]:
+    """NAME.xml (Pascal VOC) -> (<filename>, every object's box)."""
+    try:
+        root = ET.parse(xml).getroot()
+    except (OSError, ET.ParseError) as e:
+        raise DataError(f"{xml}: cannot read Pascal VOC ({e})") from None
+    boxes = []
+    for k, obj in enumerate(root.iter("object"), 1):
+        bb = obj.find("bndbox")
+        try:
+            x0, y0, x1, y1 = (float(bb.findtext(t)) for t in ("xmin", "ymin", "xmax", "ymax"))  # type: ignore[union-attr,arg-type]
+        except (AttributeError, TypeError, ValueError):
+            raise DataError(f"{xml}: object {k}: expected <bndbox> with xmin ymin xmax ymax") from None
+        if x1 <= x0 or y1 <= y0:
+            raise DataError(f"{xml}: object {k}: empty box")
+        boxes.append(Box(x0, y0, x1, y1))
+    return root.findtext("filename"), tuple(boxes)
+
+
+def load_labelled(images_dir: Path) -> list[Labelled]:
+    """Every photo in DIR with a NAME.txt or NAME.xml label beside it."""
+    if not images_dir.is_dir():
+        raise DataError(f"{images_dir}: not a directory")
+    found: dict[Path, Labelled] = {}
+    for label in sorted(images_dir.iterdir()):
+        reader = {".txt": read_openalpr, ".xml": read_voc}.get(label.suffix.lower())
+        if reader is None or not label.is_file():
+            continue
+        photo = _photo_for(label)
+        if photo is None and label.suffix.lower() == ".txt":
+            continue  # a README or notes file, not a label
+        named, plates = reader(label)
+        photo = photo or _photo_for(label, named)
+        if photo is None:
+            log.warning("%s: no photo beside it, skipped", label)
+            continue
+        if photo in found:
+            raise DataError(f"{label}: {photo.name} is labelled twice")
+        found[photo] = Labelled(photo, plates)
+    if not found:
+        raise DataError(f"{images_dir}: no labelled images (NAME.jpg/.png with NAME.txt or NAME.xml)")
+    return list(found.values())
+
+
+# ---------------------------------------------------------------- scoring
+
+def match(plates: Sequence[Box], found: Sequence[Detection], min_iou: float) -> tuple[int, int]:
+    """One-to-one greedy matching, best detection first -> (plates found, detections unmatched)."""
+    free = list(plates)
+    unmatched = 0
+    for det in sorted(found, key=lambda d: -d.score):
+        ious = [det.box.iou(p) for p in free]
+        best = int(np.argmax(ious)) if ious else -1
+        if best >= 0 and ious[best] >= min_iou:
+            free.pop(best)
+        else:
+            unmatched += 1
+    return len(plates) - len(free), unmatched
+
+
+def summarise(results: Sequence[Result], mode: str, score: float) -> dict[str, object]:
+    n_plates = sum(len(r.labelled.plates) for r in results)
+    hit50 = sum(match(r.labelled.plates, r.found, 0.5)[0] for r in results)
+    hit30, false = 0, 0
+    for r in results:
+        h, f = match(r.labelled.plates, r.found, FALSE_IOU)
+        hit30, false = hit30 + h, false + f
+    return {
+        "n_images": len(results),
+        "n_plates": n_plates,
+        "recall_iou50": round(hit50 / n_plates, 4) if n_plates else None,
+        "recall_iou30": round(hit30 / n_plates, 4) if n_plates else None,
+        "false_per_image": round(false / len(results), 4),
+        "n_false": false,
+        "ms_per_image": round(statistics.median(r.ms for r in results), 2),
+        "mode": mode,
+        "score_threshold": score,
+    }
+
+
+def table(summary: dict[str, object]) -> list[str]:
+    def fmt(v: object) -> str:
+        return "-" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v)
+
+    keys = ("n_images", "n_plates", "recall_iou50", "recall_iou30", "false_per_image",
+            "ms_per_image", "mode", "score_threshold")
+    width = max(len(k) for k in keys)
+    return [f"{k:<{width}}  {fmt(summary[k])}" for k in keys]
+
+
+# ---------------------------------------------------------------- running
+
+def _read_bgr(path: Path) -> np.ndarray | None:
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if img is None or img.size == 0:
+        log.warning("%s: unreadable image, skipped", path)
+        return None
+    return img
+
+
+def evaluate(detector: Detector, labelled: Sequence[Labelled], report: Path | None = None) -> list[Result]:
+    """Detect on each photo (one warm-up call first), timing the detector only."""
+    results: list[Result] = []
+    warm = False
+    for item in labelled:
+        img = _read_bgr(item.image)
+        if img is None:
+            continue
+        if not warm:
+            detector.detect(img)
+            warm = True
+        t0 = time.perf_counter()
+        found = tuple(detector.detect(img))
+        ms = (time.perf_counter() - t0) * 1000.0
+        results.append(Result(item, found, ms))
+        if report is not None:
+            draw_report(report, item, found, img)
+    if not results:
+        raise DataError(f"{labelled[0].image.parent}: no readable labelled images")
+    return results
+
+
+def draw_report(report: Path, item: Labelled, found: Sequence[Detection], img: np.ndarray) -> None:
+    """The photo with labelled plates in green and detections (with score) in red."""
+    thick = max(1, round(max(img.shape[:2]) / 500))
+    for b in item.plates:
+        cv2.rectangle(img, (round(b.x0), round(b.y0)), (round(b.x1), round(b.y1)), TRUTH_COLOUR, thick)
+    for d in found:
+        b = d.box
+        cv2.rectangle(img, (round(b.x0), round(b.y0)), (round(b.x1), round(b.y1)), FOUND_COLOUR, thick)
+        cv2.putText(img, f"{d.score:.2f}", (round(b.x0), max(10, round(b.y0) - 3)),
+                    cv2.FONT_HERSHEY_SIMPLEX, 0.4 * thick, FOUND_COLOUR, thick, cv2.LINE_AA)
+    report.mkdir(parents=True, exist_ok=True)
+    dest = report / (item.image.stem + ".jpg")
+    if not cv2.imwrite(str(dest), img):
+        raise DataError(f"{dest}: cannot write report image")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        v = 0
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return v
+
+
+def _fraction(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        v = -1.0
+    if not 0.0 <= v <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {text!r}")
+    return v
+
+
+def _nonzero(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        v = 0.0
+    if v == 0.0 or not np.isfinite(v):
+        raise argparse.ArgumentTypeError(f"expected a non-zero number, got {text!r}")
+    return v
+
+
+def _roi(text: str) -> tuple[float, float, float, float]:
+    try:
+        v = tuple(float(p) for p in text.split(","))
+    except ValueError:
+        v = ()
+    if len(v) != 4 or not all(0 <= p <= 1 for p in v) or v[0] >= v[2] or v[1] >= v[3]:
+        raise argparse.ArgumentTypeError(f"expected X0,Y0,X1,Y1 fractions with X0<X1, Y0<Y1, got {text!r}")
+    return v  # type: ignore[return-value]
+
+
+def _tiles(text: str) -> tuple[int, int]:
+    try:
+        cols, rows = (int(p) for p in text.lower().split("x"))
+    except ValueError:
+        cols = rows = 0
+    if not (1 <= cols <= 16 and 1 <= rows <= 16):
+        raise argparse.ArgumentTypeError(f"expected COLSxROWS such as 2x2, got {text!r}")
+    return cols, rows
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("eval-detect", help="plate detector recall and speed on labelled photos",
+                              description=" ".join(__doc__.split("\n\n")[1].split()))
+    p.add_argument("--images", type=Path, required=True, metavar="DIR",
+                   help="NAME.jpg/.png with NAME.txt (OpenALPR) or NAME.xml (Pascal VOC) labels")
+    p.add_argument("--model", type=Path, default=DEFAULT_MODEL, metavar="PATH")
+    p.add_argument("--labels", type=Path, metavar="PATH",
+                   help="label map (default: labelmap.txt beside the model, if there)")
+    p.add_argument("--threads", type=_positive_int, default=1, metavar="N", help="TFLite threads")
+    p.add_argument("--mode", choices=MODES, default="full", help="where the model looks (default: full)")
+    p.add_argument("--roi", type=_roi, default=(0.0, 0.0, 1.0, 1.0), metavar="X0,Y0,X1,Y1",
+                   help="roi/tiles: region as fractions of the frame (default: all)")
+    p.add_argument("--tiles", type=_tiles, default=(2, 2), metavar="COLSxROWS", help="tiles: grid (default 2x2)")
+    p.add_argument("--tile-overlap", type=_fraction, default=0.15, metavar="F")
+    p.add_argument("--score", type=_fraction, default=0.5, metavar="T", help="score threshold (default 0.5)")
+    p.add_argument("--max-detections", type=_positive_int, default=10, metavar="N",
+                   help="per photo, as the daemon's detector.max_detections (default 10)")
+    p.add_argument("--input-mean", type=float, default=127.5, metavar="M",
+                   help="float-input models: feed (pixel - M) / S")
+    p.add_argument("--input-std", type=_nonzero, default=127.5, metavar="S")
+    p.add_argument("--report", type=Path, metavar="DIR",
+                   help="write the photos here with labelled (green) and found (red) boxes")
+    p.add_argument("--limit", type=_positive_int, metavar="N", help="only the first N photos")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    labelled = load_labelled(args.images)
+    labelled = labelled[: args.limit] if args.limit else labelled
+    labels = args.labels
+    if labels is None and (args.model.parent / "labelmap.txt").is_file():
+        labels = args.model.parent / "labelmap.txt"
+    detector = SsdTfliteDetector(args.model, labels, num_threads=args.threads,
+                                 score_threshold=args.score, max_detections=args.max_detections,
+                                 input_mean=args.input_mean, input_std=args.input_std,
+                                 mode=args.mode, roi=args.roi, tiles=args.tiles,
+                                 tile_overlap=args.tile_overlap)
+    results = evaluate(detector, labelled, args.report)
+    summary = summarise(results, args.mode, args.score)
+    if args.mode != "full":
+        summary["roi"] = list(args.roi)
+    if args.mode == "tiles":
+        summary["tiles"] = list(args.tiles)
+    if args.report is not None:
+        out(f"report: {args.report}")
+    for line in table(summary):
+        out(line)
+    out(json.dumps(summary))
+    return 0
