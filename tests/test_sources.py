@@ -119,11 +119,13 @@ def test_video_close_stops_iteration(video: Path) -> None:
 def test_image_folder_natural_order_and_skips_non_images(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     for i in (10, 2, 1):
         cv2.imwrite(str(tmp_path / f"img{i}.png"), np.full((H, W, 3), i, np.uint8))
-    (tmp_path / "notes.txt").write_text("not an image")
+    (tmp_path / "notes.bin").write_text("not an image")
+    (tmp_path / "img1.txt").write_text("img1.png 1 2 3 4 AB123")  # a label file beside its image
     (tmp_path / ".hidden").write_text("ignored")
     with caplog.at_level(logging.WARNING, logger="edge.sources"):
         src = ImageFolderSource(tmp_path, "cam1", fps=4.0)
-    assert "notes.txt" in caplog.text and ".hidden" not in caplog.text
+    assert "notes.bin" in caplog.text and ".hidden" not in caplog.text
+    assert "img1.txt" not in caplog.text  # label files are expected, not warned about
     frames = list(src)
     assert [int(f.image[0, 0, 0]) for f in frames] == [1, 2, 10]
     assert [f.t for f in frames] == [0.0, 0.25, 0.5]
