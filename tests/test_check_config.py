@@ -101,7 +101,6 @@ def test_broken_model_is_exit_3(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert "det.tflite" in line and "TFLite" in line
 
 
-@pytest.mark.skipif(not all(p.is_file() for p in MODELS), reason="models not trained yet")
 def test_repo_config_with_real_models(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(REPO / "samples" / "demo-config.yaml", capsys)
     assert code == 0, err

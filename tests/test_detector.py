@@ -379,7 +379,6 @@ def test_runtime_check_script_error_is_one_line(tmp_path):
 
 # ---------------------------------------------------------------- the real model
 
-@pytest.mark.skipif(not REAL_MODEL.exists(), reason="tflite_graphs/plates/detect.tflite not built yet")
 def test_real_model_finds_rendered_plates():
     from training.scene_render import render_scene
 

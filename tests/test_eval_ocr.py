@@ -154,12 +154,14 @@ def test_python_dash_m_edge_is_the_cli():
     assert done.returncode == 0 and done.stdout.startswith("anpr-edge ")
 
 
-@pytest.mark.skipif(not REAL_MODEL.exists(), reason="OCR model not trained yet")
-def test_real_model_on_20_us_crops(capsys):
+def test_shipped_model_reads_real_us_crops(capsys):
+    """The committed model on 20 real crops (it reads 70 % of them exactly, CER 0.05)."""
+    assert REAL_MODEL.exists(), "tflite_graphs/ocr/ocr.tflite is part of the repo"
     code, result, _ = run_cli(capsys, "--crops", str(US_CROPS), "--limit", "20",
                               "--formats", "US", "--readers", "tflite")
     assert code == 0 and result["n"] == 20
-    assert result["tflite"]["cer"] < 0.5
+    assert result["tflite"]["exact"] >= 0.55
+    assert result["tflite"]["cer"] < 0.15
 
 
 def test_exit_codes_are_mapped_in_one_place():

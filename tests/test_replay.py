@@ -194,7 +194,6 @@ def test_sample_video_matches_its_truth() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not all(p.is_file() for p in MODELS), reason="models not trained yet")
 def test_real_models_report_every_sample_plate_once(tmp_path: Path) -> None:
     truth = json.loads((SAMPLES / "sample.truth.json").read_text(encoding="utf-8"))
     out = tmp_path / "sample.jsonl"
