@@ -50,6 +50,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from edge.argtypes import positive_int
 from edge.check_config import DEFAULT_CONFIG, load_checked
 from edge.config import Config
 from edge.detector import Detector
@@ -334,14 +335,6 @@ def table(doc: Mapping[str, Any]) -> list[str]:
 # --------------------------------------------------------------------------
 # The command.
 
-def _positive(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        n = 0
-    if not 1 <= n <= 100_000_000:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return n
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -350,8 +343,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("input", type=Path, metavar="VIDEO_OR_DIR", help="a video file or a folder of images")
     p.add_argument("--config", type=Path, default=DEFAULT_CONFIG, metavar="PATH",
                    help=f"config file (default: $ANPR_EDGE_CONFIG or {DEFAULT_CONFIG})")
-    p.add_argument("--frames", type=_positive, metavar="N", help="at most N frames (default: all)")
-    p.add_argument("--threads", type=_positive, metavar="N",
+    p.add_argument("--frames", type=positive_int, metavar="N", help="at most N frames (default: all)")
+    p.add_argument("--threads", type=positive_int, metavar="N",
                    help="TFLite threads for detector and OCR (default: the config's)")
     p.add_argument("--no-baseline", action="store_true", help="time only our pipeline")
     p.add_argument("--json-only", action="store_true", help="print only the JSON line")

@@ -30,6 +30,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edge.argtypes import fraction, nonzero_float, positive_int
 from edge.cli import out
 from edge.detector import MODES, Detector, SsdTfliteDetector
 from edge.evaluate import DataError
@@ -234,34 +235,10 @@ def draw_report(report: Path, item: Labelled, found: Sequence[Detection], img: n
         raise DataError(f"{dest}: cannot write report image")
 
 
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        v = 0
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return v
 
 
-def _fraction(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        v = -1.0
-    if not 0.0 <= v <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {text!r}")
-    return v
 
 
-def _nonzero(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        v = 0.0
-    if v == 0.0 or not np.isfinite(v):
-        raise argparse.ArgumentTypeError(f"expected a non-zero number, got {text!r}")
-    return v
 
 
 def _roi(text: str) -> tuple[float, float, float, float]:
@@ -292,21 +269,21 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--model", type=Path, default=DEFAULT_MODEL, metavar="PATH")
     p.add_argument("--labels", type=Path, metavar="PATH",
                    help="label map (default: labelmap.txt beside the model, if there)")
-    p.add_argument("--threads", type=_positive_int, default=1, metavar="N", help="TFLite threads")
+    p.add_argument("--threads", type=positive_int, default=1, metavar="N", help="TFLite threads")
     p.add_argument("--mode", choices=MODES, default="full", help="where the model looks (default: full)")
     p.add_argument("--roi", type=_roi, default=(0.0, 0.0, 1.0, 1.0), metavar="X0,Y0,X1,Y1",
                    help="roi/tiles: region as fractions of the frame (default: all)")
     p.add_argument("--tiles", type=_tiles, default=(2, 2), metavar="COLSxROWS", help="tiles: grid (default 2x2)")
-    p.add_argument("--tile-overlap", type=_fraction, default=0.15, metavar="F")
-    p.add_argument("--score", type=_fraction, default=0.5, metavar="T", help="score threshold (default 0.5)")
-    p.add_argument("--max-detections", type=_positive_int, default=10, metavar="N",
+    p.add_argument("--tile-overlap", type=fraction, default=0.15, metavar="F")
+    p.add_argument("--score", type=fraction, default=0.5, metavar="T", help="score threshold (default 0.5)")
+    p.add_argument("--max-detections", type=positive_int, default=10, metavar="N",
                    help="per photo, as the daemon's detector.max_detections (default 10)")
     p.add_argument("--input-mean", type=float, default=127.5, metavar="M",
                    help="float-input models: feed (pixel - M) / S")
-    p.add_argument("--input-std", type=_nonzero, default=127.5, metavar="S")
+    p.add_argument("--input-std", type=nonzero_float, default=127.5, metavar="S")
     p.add_argument("--report", type=Path, metavar="DIR",
                    help="write the photos here with labelled (green) and found (red) boxes")
-    p.add_argument("--limit", type=_positive_int, metavar="N", help="only the first N photos")
+    p.add_argument("--limit", type=positive_int, metavar="N", help="only the first N photos")
     return p
 
 

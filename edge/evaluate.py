@@ -22,6 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edge.argtypes import positive_int
 from edge.cli import out
 from edge.plates import PlateFormat, get_formats, normalise
 from edge.preprocess import crop_box
@@ -287,11 +288,6 @@ def build_tesseract_reader(args: argparse.Namespace) -> Reader:
     return TesseractReader(formats=args.formats)
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
 
 
 def _formats(text: str) -> tuple[PlateFormat, ...]:
@@ -321,7 +317,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--report", type=Path, metavar="DIR", help="write an HTML page of misreads here")
     p.add_argument("--model", type=Path, default=DEFAULT_MODEL, metavar="PATH")
     p.add_argument("--alphabet", type=Path, metavar="PATH", help="default: alphabet.txt beside the model")
-    p.add_argument("--threads", type=_positive_int, default=1, metavar="N", help="TFLite threads")
+    p.add_argument("--threads", type=positive_int, default=1, metavar="N", help="TFLite threads")
     p.add_argument("--formats", type=_formats, default=(), metavar="LIST",
                    help="plate formats to fit readings to, e.g. CZ,SK or US or all "
                         "(default: none; foreign formats hurt: pick the data's)")
@@ -329,7 +325,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    help="combined: ask Tesseract when TFLite confidence is below P")
     p.add_argument("--readers", type=_readers, default=READERS, metavar="LIST",
                    help=f"which to report (default: {','.join(READERS)})")
-    p.add_argument("--limit", type=_positive_int, metavar="N", help="only the first N crops")
+    p.add_argument("--limit", type=positive_int, metavar="N", help="only the first N crops")
     return p
 
 
