@@ -63,6 +63,9 @@ class PlateFormat:
     country: str
     pattern: str
     max_len: int | None = None
+    # O and 0 are one glyph on these plates and the letter O is not issued on
+    # standard ones, so an O is stored as 0 (what registries look up).
+    zero_for_o: bool = False
     templates: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -85,6 +88,10 @@ class PlateFormat:
     def templates_of_length(self, n: int) -> tuple[str, ...]:
         return tuple(t for t in self.templates if len(t) == n)
 
+    def canonical(self, text: str) -> str:
+        """The text as this format's registry writes it (O -> 0 where one glyph)."""
+        return text.replace("O", "0") if self.zero_for_o else text
+
     def matches(self, text: str) -> bool:
         """True when normalised `text` fits one of the templates exactly."""
         return any(fits(text, t) for t in self.templates_of_length(len(text)))
@@ -106,7 +113,8 @@ DEFAULT_FORMATS: tuple[PlateFormat, ...] = (
     # Kreis (1-3 letters), 1-2 letters, 1-4 digits; at most 8 characters.
     PlateFormat("DE", "DE", "Lll Ll Dddd", max_len=8),
     # Generic: anything 5-7 characters long; accepts, never forces a fix.
-    PlateFormat("US", "US", "AAAAAaa"),
+    # Most states issue no letter O and draw O and 0 alike: O is stored as 0.
+    PlateFormat("US", "US", "AAAAAaa", zero_for_o=True),
 )
 
 FORMATS: Mapping[str, PlateFormat] = MappingProxyType(
@@ -138,6 +146,12 @@ def match_format(text: str, formats: Iterable[PlateFormat]) -> PlateFormat | Non
 
 
 def coerce(text: str, formats: Iterable[PlateFormat]) -> tuple[str, PlateFormat] | None:
+    """Fit text to a format (see `_fit`), written the format's canonical way."""
+    fitted = _fit(text, formats)
+    return None if fitted is None else (fitted[1].canonical(fitted[0]), fitted[1])
+
+
+def _fit(text: str, formats: Iterable[PlateFormat]) -> tuple[str, PlateFormat] | None:
     """Fit text to a format by swapping look-alikes; None when nothing fits.
 
     For readers without per-character probabilities (Tesseract). Text that

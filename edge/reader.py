@@ -36,6 +36,11 @@ DEFAULT_ALPHABET = MODEL_DIR / "alphabet.txt"
 # model is sure, so the plate is more likely of a format not configured.
 DEFAULT_MIN_FIX_PROB = 0.02
 
+# Characters many plate fonts draw with one glyph (CZ, SK, most US states):
+# the model cannot tell them apart, so its certainty between them means
+# nothing and a format may swap one for the other whatever its probability.
+SAME_GLYPH = (("O", "0"),)
+
 
 @runtime_checkable
 class Reader(Protocol):
@@ -111,8 +116,10 @@ def ctc_greedy(probs: np.ndarray, alphabet: str) -> CtcGreedy:
 class FormatDecoder:
     """Greedy CTC, then, if the text fits no specific format, the most
     probable string of the same length that fits one (a digit-only position
-    takes the best digit, turning 'O' into '0'). Generic formats (US) accept
-    a reading only when no specific format could be reached."""
+    takes the best digit, turning 'O' into '0'). A swap needs the model to
+    give the new character at least min_fix_prob, except between characters
+    of one glyph (O/0), which it cannot tell apart. Generic formats (US)
+    accept a reading only when no specific format could be reached."""
 
     def __init__(self, alphabet: str, formats: Iterable[PlateFormat] = (),
                  min_fix_prob: float = DEFAULT_MIN_FIX_PROB, engine: str = "tflite") -> None:
@@ -122,6 +129,11 @@ class FormatDecoder:
         self.engine = engine
         # length -> (format per template, class masks [K, n, len(alphabet)])
         self._masks: dict[int, tuple[tuple[PlateFormat, ...], np.ndarray]] = {}
+        # twin[k]: alphabet index drawn with the same glyph as alphabet[k] (or k)
+        self._twin = np.arange(len(alphabet))
+        for a, b in SAME_GLYPH:
+            if a in alphabet and b in alphabet:
+                self._twin[alphabet.index(a)], self._twin[alphabet.index(b)] = alphabet.index(b), alphabet.index(a)
         specific = tuple(f for f in self.formats if not f.generic)
         for n in sorted({n for f in specific for n in f.lengths}):
             owners, masks = [], []
@@ -137,8 +149,11 @@ class FormatDecoder:
         if (fmt is not None and not fmt.generic) or len(g.text) not in self._masks:
             return self._reading(g.text, g.char_confidences, fmt)
         owners, masks = self._masks[len(g.text)]
-        allowed = np.where(masks, g.position_probs[None], -1.0)  # [K, n, A]
-        pick = allowed.argmax(axis=2)                            # [K, n]
+        # a glyph's probability: P(O) + P(0) for O and for 0, as the model cannot tell them apart
+        glyph = g.position_probs + np.where(self._twin != np.arange(len(self.alphabet)),
+                                            g.position_probs[:, self._twin], 0.0)
+        allowed = np.where(masks, np.minimum(glyph, 1.0)[None], -1.0)  # [K, n, A]
+        pick = allowed.argmax(axis=2)                                   # [K, n]
         p = np.take_along_axis(allowed, pick[..., None], axis=2)[..., 0]
         changed = pick != g.indices[None]
         ok = ~np.any(changed & (p < self.min_fix_prob), axis=1) & np.all(p >= 0, axis=1)
@@ -152,6 +167,7 @@ class FormatDecoder:
 
     def _reading(self, text: str, char_conf: np.ndarray, fmt: PlateFormat | None) -> Reading:
         conf = tuple(float(c) for c in char_conf)
+        text = fmt.canonical(text) if fmt else text
         return Reading(text=text, confidence=plate_confidence(conf), char_confidences=conf,
                        format=fmt.name if fmt else None, engine=self.engine)
 
@@ -212,8 +228,10 @@ class TfliteReader:
 class CombinedReader:
     """Primary reader first; the (slower) fallback only for doubtful reads.
 
-    Keeps whichever reading is more confident. The engines' confidences are
-    not calibrated against each other; `fallback_below` is tuned on eval-ocr.
+    Keeps a reading that fits a configured plate format over one that fits
+    none (the engines' confidences are not calibrated against each other, so
+    the format is the stronger evidence), else the more confident one.
+    `fallback_below` is a config threshold; eval-ocr reports how often it fires.
     """
 
     def __init__(self, primary: Reader, fallback: Reader, fallback_below: float) -> None:
@@ -225,4 +243,8 @@ class CombinedReader:
         if first.confidence >= self.fallback_below:
             return first
         second = self.fallback.read(gray_crop)
-        return second if second.confidence > first.confidence else first
+        return second if _rank(second) > _rank(first) else first
+
+
+def _rank(reading: Reading) -> tuple[bool, float]:
+    return reading.format is not None, reading.confidence

@@ -100,3 +100,9 @@ def test_coerced_text_fits_the_format_it_names(text):
     if result is not None:
         fixed, fmt = result
         assert fmt.matches(fixed) and len(fixed) == len(text)
+
+
+def test_us_plates_store_the_shared_o_zero_glyph_as_zero():
+    fitted = coerce("CHICAGO", [FORMATS["US"]])
+    assert fitted is not None and fitted[0] == "CHICAG0"
+    assert FORMATS["SK"].canonical("RK340AO") == "RK340AO"  # SK issues the letter O

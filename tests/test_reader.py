@@ -228,8 +228,14 @@ def test_a_letter_in_a_digit_position_becomes_the_best_digit():
     probs = with_runner_up("1ABO345", 3, "0", 0.35)  # 'O' 0.6, '0' 0.35
     reading = decoder("CZ").decode(probs)
     assert reading.text == "1AB0345" and reading.format == "CZ"
-    assert reading.char_confidences[3] == pytest.approx(0.35)
-    assert reading.confidence == pytest.approx(0.9 ** 6 * 0.35)
+    assert reading.char_confidences[3] == pytest.approx(0.95)  # P(O) + P(0): one glyph
+    assert reading.confidence == pytest.approx(0.9 ** 6 * 0.95)
+
+
+def test_a_swap_between_different_glyphs_keeps_the_new_characters_probability():
+    probs = with_runner_up("1ABS345", 3, "5", 0.35)
+    reading = decoder("CZ").decode(probs)
+    assert reading.text == "1AB5345" and reading.char_confidences[3] == pytest.approx(0.35)
 
 
 def test_the_most_probable_fitting_format_wins():
@@ -240,9 +246,18 @@ def test_the_most_probable_fitting_format_wins():
 
 
 def test_a_confident_character_is_not_forced_into_a_format():
-    probs = with_runner_up("1ABO345", 3, "0", 0.001, top=0.98)
+    probs = with_runner_up("1ABS345", 3, "5", 0.001, top=0.98)
     reading = decoder("CZ").decode(probs)
-    assert reading.text == "1ABO345" and reading.format is None
+    assert reading.text == "1ABS345" and reading.format is None
+
+
+def test_o_and_zero_share_a_glyph_so_the_format_decides_however_sure_the_model_is():
+    probs = with_runner_up("RK34OAO", 4, "0", 0.0, top=0.98)
+    reading = decoder("SK").decode(probs)
+    assert reading.text == "RK340AO" and reading.format == "SK"
+    assert reading.char_confidences[4] == pytest.approx(0.98)  # the glyph was read surely
+    letter = with_runner_up("RK340A0", 6, "O", 0.0, top=0.98)  # and back: digit in a letter slot
+    assert decoder("SK").decode(letter).text == "RK340AO"
 
 
 def test_readings_of_no_format_length_are_left_alone():
@@ -251,15 +266,15 @@ def test_readings_of_no_format_length_are_left_alone():
 
 
 def test_a_generic_format_accepts_without_fixing():
-    probs = with_runner_up("1ABO345", 3, "0", 0.35)
+    probs = with_runner_up("1ABS345", 3, "5", 0.35)
     reading = decoder("US").decode(probs)
-    assert reading.text == "1ABO345" and reading.format == "US"
+    assert reading.text == "1ABS345" and reading.format == "US"
 
 
 def test_specific_formats_get_their_chance_before_a_generic_one():
     probs = with_runner_up("1ABO345", 3, "0", 0.35)
     assert decoder("US", "CZ").decode(probs).text == "1AB0345"
-    confident = with_runner_up("1ABO345", 3, "0", 0.001, top=0.98)
+    confident = with_runner_up("1ABS345", 3, "5", 0.001, top=0.98)
     assert decoder("US", "CZ").decode(confident).format == "US"
 
 
@@ -284,9 +299,22 @@ def test_a_confident_primary_reading_skips_the_fallback():
     assert fallback.calls == 0
 
 
+def test_a_reading_that_fits_a_format_beats_a_surer_one_that_fits_none():
+    primary = Stub(Reading("SI819AK", 0.5, format="SK"))
+    surer = Stub(Reading("IST2BTSAK", 0.7, engine="tesseract"))
+    assert CombinedReader(primary, surer, 0.8).read(CROP).text == "SI819AK"
+    fitting = Stub(Reading("SI819AK", 0.3, format="SK", engine="tesseract"))
+    assert CombinedReader(Stub(Reading("S1B19AK", 0.5)), fitting, 0.8).read(CROP).text == "SI819AK"
+
+
 def test_a_doubtful_primary_reading_asks_the_fallback_and_keeps_the_surer():
     primary = Stub(Reading("AB123", 0.5))
     sure, unsure = Stub(Reading("AB128", 0.7, engine="tesseract")), Stub(Reading("A8", 0.2))
     assert CombinedReader(primary, sure, 0.8).read(CROP).text == "AB128"
     assert CombinedReader(primary, unsure, 0.8).read(CROP).text == "AB123"
     assert unsure.calls == 1
+
+
+def test_a_us_reading_writes_o_as_zero():
+    reading = decoder("US").decode(frames("BLOG-GER"))
+    assert reading.text == "BL0GGER" and reading.format == "US"
