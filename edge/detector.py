@@ -30,6 +30,7 @@ Modes: where in the frame the model looks, and what that costs.
 from __future__ import annotations
 
 import logging
+import time
 import math
 import re
 from collections.abc import Sequence
@@ -318,6 +319,9 @@ class SsdTfliteDetector:
         self._mean = np.float32(input_mean)
         self._inv_std = np.float32(1.0 / input_std)
         self._regions: dict[tuple[int, int], tuple[Region, ...]] = {}
+        # model time alone (invoke) of the last detect(), summed over its regions
+        self.last_invoke_ms = 0.0
+        self.last_inferences = 0
         log.info("detector %s: %dx%d %s input, mode %s, %d thread(s)", self.path, w, h,
                  self._input.dtype, mode, num_threads)
 
@@ -330,6 +334,7 @@ class SsdTfliteDetector:
             regions = regions_for(w, h, self.mode, self.roi, self.tiles, self.tile_overlap)
             self._regions[(h, w)] = regions
         found_boxes, found_scores = [], []
+        self.last_invoke_ms, self.last_inferences = 0.0, len(regions)
         for r in regions:
             boxes, scores = self._run(img[r.y0:r.y1, r.x0:r.x1])
             if len(boxes):
@@ -351,7 +356,9 @@ class SsdTfliteDetector:
         self._fill_input(crop)
         it, o = self._interp, self._outputs
         it.set_tensor(self._input.index, self._feed)
+        t0 = time.perf_counter()
         it.invoke()
+        self.last_invoke_ms += (time.perf_counter() - t0) * 1000.0
         boxes, classes, scores = valid_rows(it.get_tensor(o.boxes), it.get_tensor(o.classes),
                                             it.get_tensor(o.scores), it.get_tensor(o.count))
         if self._swapped is None:

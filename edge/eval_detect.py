@@ -12,12 +12,19 @@ first, each to the unmatched plate it overlaps most, at IoU >= 0.5 (for
 recall_iou50) or >= 0.3 (recall_iou30). A detection left unmatched at
 IoU >= 0.3 is false, so a second box on an already found plate counts as
 false too (the reader would OCR it twice). ms_per_image is the median time
-of the detector alone (decoded image in, boxes out), after one warm-up call.
+of the detector alone (decoded image in, boxes out: resize included), after
+one warm-up call; ms_per_inference the median time of one model inference
+(the 320 px invoke, without the resize of the photo).
+
+--sweep T1,T2,... scores the same detections at several score thresholds
+(one run at the lowest), to choose detector.score_threshold on your own
+validation photos.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import statistics
@@ -32,8 +39,9 @@ import numpy as np
 
 from edge.argtypes import fraction, nonzero_float, positive_int
 from edge.cli import out
+from edge.config import DetectorConfig
 from edge.detector import MODES, Detector, SsdTfliteDetector
-from edge.evaluate import DataError
+from edge.evaluate import DataError, read_image
 from edge.types import Box, Detection
 
 log = logging.getLogger(__name__)
@@ -41,6 +49,8 @@ log = logging.getLogger(__name__)
 MODEL_DIR = Path(__file__).resolve().parents[1] / "tflite_graphs" / "plates"
 DEFAULT_MODEL = MODEL_DIR / "detect.tflite"
 IMAGE_EXTS = (".jpg", ".jpeg", ".png")
+# the daemon's default (config.yaml), so eval-detect measures what it runs
+DEFAULT_SCORE = next(f.default for f in dataclasses.fields(DetectorConfig) if f.name == "score_threshold")
 FALSE_IOU = 0.3
 TRUTH_COLOUR = (0, 200, 0)  # BGR green
 FOUND_COLOUR = (0, 0, 255)  # BGR red
@@ -59,6 +69,7 @@ class Result:
     labelled: Labelled
     found: tuple[Detection, ...]
     ms: float
+    ms_inference: float | None = None  # per model inference, when the detector says
 
 
 # ---------------------------------------------------------------- labels
@@ -157,6 +168,12 @@ def match(plates: Sequence[Box], found: Sequence[Detection], min_iou: float) -> 
     return len(plates) - len(free), unmatched
 
 
+def at_threshold(results: Sequence[Result], score: float) -> list[Result]:
+    """The results as a run at a higher score threshold would have found them."""
+    return [Result(r.labelled, tuple(d for d in r.found if d.score >= score), r.ms, r.ms_inference)
+            for r in results]
+
+
 def summarise(results: Sequence[Result], mode: str, score: float) -> dict[str, object]:
     n_plates = sum(len(r.labelled.plates) for r in results)
     hit50 = sum(match(r.labelled.plates, r.found, 0.5)[0] for r in results)
@@ -172,9 +189,23 @@ def summarise(results: Sequence[Result], mode: str, score: float) -> dict[str, o
         "false_per_image": round(false / len(results), 4),
         "n_false": false,
         "ms_per_image": round(statistics.median(r.ms for r in results), 2),
+        "ms_per_inference": _median_or_none([r.ms_inference for r in results]),
         "mode": mode,
         "score_threshold": score,
     }
+
+
+def _median_or_none(values: Sequence[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return round(statistics.median(known), 2) if known else None
+
+
+def sweep(results: Sequence[Result], thresholds: Sequence[float]) -> list[dict[str, float | None]]:
+    rows = []
+    for t in sorted(thresholds):
+        s = summarise(at_threshold(results, t), "", t)
+        rows.append({k: s[k] for k in ("score_threshold", "recall_iou50", "recall_iou30", "false_per_image")})
+    return rows
 
 
 def table(summary: dict[str, object]) -> list[str]:
@@ -182,27 +213,19 @@ def table(summary: dict[str, object]) -> list[str]:
         return "-" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v)
 
     keys = ("n_images", "n_plates", "recall_iou50", "recall_iou30", "false_per_image",
-            "ms_per_image", "mode", "score_threshold")
+            "ms_per_image", "ms_per_inference", "mode", "score_threshold")
     width = max(len(k) for k in keys)
     return [f"{k:<{width}}  {fmt(summary[k])}" for k in keys]
 
 
 # ---------------------------------------------------------------- running
 
-def _read_bgr(path: Path) -> np.ndarray | None:
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if img is None or img.size == 0:
-        log.warning("%s: unreadable image, skipped", path)
-        return None
-    return img
-
-
 def evaluate(detector: Detector, labelled: Sequence[Labelled], report: Path | None = None) -> list[Result]:
     """Detect on each photo (one warm-up call first), timing the detector only."""
     results: list[Result] = []
     warm = False
     for item in labelled:
-        img = _read_bgr(item.image)
+        img = read_image(item.image, cv2.IMREAD_COLOR)
         if img is None:
             continue
         if not warm:
@@ -211,7 +234,9 @@ def evaluate(detector: Detector, labelled: Sequence[Labelled], report: Path | No
         t0 = time.perf_counter()
         found = tuple(detector.detect(img))
         ms = (time.perf_counter() - t0) * 1000.0
-        results.append(Result(item, found, ms))
+        n_inf = getattr(detector, "last_inferences", 0)
+        infer = getattr(detector, "last_invoke_ms", 0.0) / n_inf if n_inf else None
+        results.append(Result(item, found, ms, infer))
         if report is not None:
             draw_report(report, item, found, img)
     if not results:
@@ -261,6 +286,10 @@ def _tiles(text: str) -> tuple[int, int]:
     return cols, rows
 
 
+def _thresholds(text: str) -> tuple[float, ...]:
+    return tuple(fraction(p) for p in text.split(",") if p.strip())
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = subparsers.add_parser("eval-detect", help="plate detector recall and speed on labelled photos",
                               description=" ".join(__doc__.split("\n\n")[1].split()))
@@ -275,7 +304,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    help="roi/tiles: region as fractions of the frame (default: all)")
     p.add_argument("--tiles", type=_tiles, default=(2, 2), metavar="COLSxROWS", help="tiles: grid (default 2x2)")
     p.add_argument("--tile-overlap", type=fraction, default=0.15, metavar="F")
-    p.add_argument("--score", type=fraction, default=0.5, metavar="T", help="score threshold (default 0.5)")
+    p.add_argument("--score", type=fraction, default=DEFAULT_SCORE, metavar="T",
+                   help=f"score threshold (default {DEFAULT_SCORE}: config.yaml's detector.score_threshold)")
+    p.add_argument("--sweep", type=_thresholds, metavar="T1,T2,...",
+                   help="also score these thresholds (detects once, at the lowest)")
     p.add_argument("--max-detections", type=positive_int, default=10, metavar="N",
                    help="per photo, as the daemon's detector.max_detections (default 10)")
     p.add_argument("--input-mean", type=float, default=127.5, metavar="M",
@@ -293,13 +325,14 @@ def run(args: argparse.Namespace) -> int:
     labels = args.labels
     if labels is None and (args.model.parent / "labelmap.txt").is_file():
         labels = args.model.parent / "labelmap.txt"
+    lowest = min((args.score, *(args.sweep or ())))
     detector = SsdTfliteDetector(args.model, labels, num_threads=args.threads,
-                                 score_threshold=args.score, max_detections=args.max_detections,
+                                 score_threshold=lowest, max_detections=args.max_detections,
                                  input_mean=args.input_mean, input_std=args.input_std,
                                  mode=args.mode, roi=args.roi, tiles=args.tiles,
                                  tile_overlap=args.tile_overlap)
     results = evaluate(detector, labelled, args.report)
-    summary = summarise(results, args.mode, args.score)
+    summary = summarise(at_threshold(results, args.score), args.mode, args.score)
     if args.mode != "full":
         summary["roi"] = list(args.roi)
     if args.mode == "tiles":
@@ -308,5 +341,11 @@ def run(args: argparse.Namespace) -> int:
         out(f"report: {args.report}")
     for line in table(summary):
         out(line)
+    if args.sweep:
+        summary["sweep"] = sweep(results, args.sweep)
+        out("threshold  recall_iou50  recall_iou30  false_per_image")
+        for row in summary["sweep"]:
+            out(f"{row['score_threshold']:9.2f}  {row['recall_iou50']!s:>12}  {row['recall_iou30']!s:>12}  "
+                f"{row['false_per_image']:15.3f}")
     out(json.dumps(summary))
     return 0

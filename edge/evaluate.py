@@ -65,8 +65,9 @@ class Summary:
 
 # ---------------------------------------------------------------- loading
 
-def _read_gray(path: Path) -> np.ndarray | None:
-    img = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+def read_image(path: Path, flags: int = cv2.IMREAD_GRAYSCALE) -> np.ndarray | None:
+    """The decoded image, or None (with a warning naming it) when it cannot be read."""
+    img = cv2.imread(str(path), flags)
     if img is None or img.size == 0:
         log.warning("%s: unreadable image, skipped", path)
         return None
@@ -113,7 +114,7 @@ def load_crops(crops_dir: Path, labels: Path | None = None) -> list[Sample]:
         if not truth:
             log.warning("%s:%d: no A-Z0-9 text, skipped", labels, line)
             continue
-        img = _read_gray(path)
+        img = read_image(path)
         if img is not None:
             samples.append(Sample(row[0].strip(), img, truth))
     if not samples:
@@ -155,7 +156,7 @@ def load_boxes(images_dir: Path, margin: float = 0.0) -> list[Sample]:
                 if not path.is_file():
                     log.warning("%s: image %s not found, skipped", txt, path)
                     break
-                image = _read_gray(path)
+                image = read_image(path)
                 if image is None:
                     break
             try:

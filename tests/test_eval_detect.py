@@ -135,3 +135,27 @@ def test_match_is_one_to_one():
     assert match([plate], twice, 0.5) == (1, 1)  # the duplicate is false
     assert match([], twice, 0.3) == (0, 2)
     assert match([plate], [], 0.3) == (0, 0)
+
+
+def test_inference_time_is_reported_apart_from_the_whole_detect_call(tiny_models, tmp_path, capsys):
+    _, lines, _ = run_cli(capsys, "--images", str(voc_dir(tmp_path)), "--model", str(tiny_models.named))
+    result = json.loads(lines[-1])
+    assert 0 < result["ms_per_inference"] <= result["ms_per_image"]
+
+
+def test_a_sweep_scores_each_threshold_as_a_run_at_that_threshold_would(tiny_models, tmp_path, capsys):
+    images = str(voc_dir(tmp_path))
+    photo = cv2.imread(images + "/c.png")
+    x0, y0, x1, y1 = cell(4, 8)
+    photo[y0:y1, x0:x1] = 134  # a grey block: a doubtful false detection (score ~0.7)
+    cv2.imwrite(images + "/c.png", photo)
+    _, lines, _ = run_cli(capsys, "--images", images, "--model", str(tiny_models.named),
+                          "--sweep", "0.99,0.2,0.9")
+    swept = json.loads(lines[-1])["sweep"]
+    assert [row["score_threshold"] for row in swept] == [0.2, 0.9, 0.99]
+    for row in swept:
+        _, lines, _ = run_cli(capsys, "--images", images, "--model", str(tiny_models.named),
+                              "--score", str(row["score_threshold"]))
+        alone = json.loads(lines[-1])
+        assert {k: alone[k] for k in row} == row
+    assert [row["false_per_image"] for row in swept] == [2.0, 1.0, 1.0]
