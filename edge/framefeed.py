@@ -7,8 +7,9 @@ arrive while the pipeline is busy are skipped, not queued. A source that
 errors or ends is reopened with backoff (camera.reconnect_initial_s doubling
 to reconnect_max_s, reset by a frame). A video file or image folder ends
 (END) unless looping. File frame times are the file's mtime plus the
-position in it, and the tracker key salt is the file name, so the same file
-gives the same idempotency keys every time it is played.
+position in it, and the tracker key salt is a fingerprint of its content
+(as `anpr-edge replay` uses), so the same file gives the same idempotency
+keys every time it is played, and `replay --start mtime` gives them too.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from edge.config import CameraConfig
+from edge.sources import file_fingerprint
 from edge.types import Frame
 
 __all__ = ["FILE_SOURCES", "FeedEvent", "FrameFeed", "SourceFactory", "Tick"]
@@ -74,15 +76,16 @@ class FrameFeed:
         self.opens = 0
         self.failures = 0
         self.base = 0.0
-        # Tracker key salt: the file's name (replays give the same keys), or
-        # per run for live sources (wall-clock times are unique; a Pi without
-        # RTC may repeat them after a reboot, the salt keeps keys apart).
-        self.key_salt = cfg.path.name if self.is_file and cfg.path is not None else secrets.token_hex(4)
+        # Tracker key salt: the file's content fingerprint (replays give the
+        # same keys), or per run for live sources (wall-clock times are unique;
+        # a Pi without RTC may repeat them after a reboot, the salt keeps keys apart).
+        self.key_salt = secrets.token_hex(4)
         if self.is_file and cfg.path is not None:
             try:
+                self.key_salt = file_fingerprint(cfg.path)
                 self.base = float(int(cfg.path.stat().st_mtime))
-            except OSError:
-                self.base = 0.0
+            except OSError:  # unreadable now: opening it reports why, with backoff
+                self.key_salt, self.base = cfg.path.name, 0.0
 
     @property
     def description(self) -> str:
@@ -148,36 +151,36 @@ class FrameFeed:
         if self.is_file:
             self._reset_next = True
 
+    def _attempt(self, doing: str, failure: str, fn: Callable[[], Any]) -> tuple[bool, Any]:
+        """(True, fn()) or, when the source fails, (False, None) with the failure
+        logged and the reopen backed off. A SourceError is the expected one-line
+        kind; anything else is a bug somewhere and gets its traceback."""
+        from edge.sources import SourceError
+        try:
+            return True, fn()
+        except SourceError as exc:
+            self._failed(failure, exc)
+        except Exception as exc:
+            log.exception("%s the source failed unexpectedly", doing)
+            self._failed(failure, exc)
+        return False, None
+
     def next(self, timeout: float = 0.5) -> Tick:
         """The next event; waits at most about `timeout` seconds (not counting a frame's decode)."""
-        from edge.sources import SourceError
         if self._source is None:
             remaining = self._reopen_at - self._clock()
             if remaining > 0:
                 self.stop.wait(min(timeout, remaining))
                 return Tick(FeedEvent.RETRY)
-            try:
-                self._open()
-            except SourceError as exc:
-                self._failed("cannot open", exc)
-                return Tick(FeedEvent.RETRY)
-            except Exception as exc:
-                log.exception("opening the source failed unexpectedly")
-                self._failed("cannot open", exc)
-                return Tick(FeedEvent.RETRY)
-            if self._reset_next:
+            opened, _ = self._attempt("opening", "cannot open", self._open)
+            if opened and self._reset_next:
                 self._reset_next = False
                 return Tick(FeedEvent.RESET)
             return Tick(FeedEvent.RETRY)
-        try:
-            frame, ended = self._read(timeout)
-        except SourceError as exc:
-            self._failed("failed", exc)
+        read, got = self._attempt("reading", "failed", lambda: self._read(timeout))
+        if not read:
             return Tick(FeedEvent.RETRY)
-        except Exception as exc:
-            log.exception("reading the source failed unexpectedly")
-            self._failed("failed", exc)
-            return Tick(FeedEvent.RETRY)
+        frame, ended = got
         if frame is not None:
             self._delay = self.cfg.reconnect_initial_s
             return Tick(FeedEvent.FRAME, frame, self._time(frame))

@@ -11,7 +11,9 @@ base time, by default 2024-01-01T00:00:00Z (--start changes it: 'mtime' for
 the file's modification time, 'now', or an ISO 8601 time). The tracker's
 idempotency keys come from frame times and a fingerprint of the file's
 content (size and first MiB), so replaying the same file gives the same
-keys: a backend answers a second replay with duplicate=true. A folder of
+keys: a backend answers a second replay with duplicate=true. The daemon
+(`run` with camera.source: video) keys a file the same way and starts its
+clock at the file's mtime, so `replay --start mtime` gives its keys exactly. A folder of
 images works too (image i at i / camera.fps seconds).
 
 Exit codes: 0 done (and, with a backend, everything delivered); 2 bad
@@ -25,7 +27,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
-import hashlib
 import json
 import logging
 import os
@@ -45,7 +46,7 @@ from edge.check_config import DEFAULT_CONFIG, load_checked
 from edge.config import Config, ConfigError
 from edge.outbox import OutboxError, OutboxItem, iso_utc
 from edge.pipeline import Pipeline, build_pipeline, process_stream
-from edge.sources import FrameSource, ImageFolderSource, SourceError, VideoFileSource
+from edge.sources import FrameSource, ImageFolderSource, SourceError, VideoFileSource, file_fingerprint
 from edge.tracker import Tracker
 from edge.types import Frame, VehicleResult
 
@@ -56,7 +57,6 @@ log = logging.getLogger(__name__)
 REPLAY_EPOCH = 1_704_067_200.0  # 2024-01-01T00:00:00Z: the default time of a video's first frame
 EXIT_INPUT = 4
 EXIT_DELIVERY = 5
-_FINGERPRINT_BYTES = 1 << 20
 SNAPSHOT_PLATE_WIDTH = 0.14  # --snapshot's choice: plates about this fraction of the frame wide
 
 
@@ -71,24 +71,11 @@ class _Failure(Exception):
 # --------------------------------------------------------------------------
 # Inputs.
 
-def file_fingerprint(path: Path) -> str:
-    """Size and hash of the first MiB: the same content gives the same keys, wherever it lies."""
-    h = hashlib.sha256()
-    if path.is_dir():
-        for p in sorted(path.iterdir()):
-            if p.is_file():
-                h.update(f"{p.name}\0{p.stat().st_size}\0".encode())
-        return h.hexdigest()[:16]
-    with open(path, "rb") as fh:
-        h.update(fh.read(_FINGERPRINT_BYTES))
-    return f"{path.stat().st_size}:{h.hexdigest()[:16]}"
-
-
 def _start_time(spec: str, path: Path) -> float:
     if spec == "epoch":
         return REPLAY_EPOCH
     if spec == "mtime":
-        return path.stat().st_mtime
+        return float(int(path.stat().st_mtime))  # whole seconds, as the daemon starts a file
     if spec == "now":
         return time.time()
     try:

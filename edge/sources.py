@@ -12,6 +12,7 @@ naming the device or file.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import re
@@ -29,10 +30,25 @@ from edge.types import Frame
 
 __all__ = [
     "FrameSource", "ImageFolderSource", "LatestFrameGrabber", "OpenCVCaptureSource",
-    "Picamera2Source", "SourceError", "VideoFileSource", "open_source",
+    "Picamera2Source", "SourceError", "VideoFileSource", "file_fingerprint", "open_source",
 ]
 
 log = logging.getLogger(__name__)
+
+_FINGERPRINT_BYTES = 1 << 20
+
+
+def file_fingerprint(path: Path) -> str:
+    """Size and hash of the first MiB: the same content gives the same keys, wherever it lies."""
+    h = hashlib.sha256()
+    if path.is_dir():
+        for p in sorted(path.iterdir()):
+            if p.is_file():
+                h.update(f"{p.name}\0{p.stat().st_size}\0".encode())
+        return h.hexdigest()[:16]
+    with open(path, "rb") as fh:
+        h.update(fh.read(_FINGERPRINT_BYTES))
+    return f"{path.stat().st_size}:{h.hexdigest()[:16]}"
 
 
 class SourceError(RuntimeError):

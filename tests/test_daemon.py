@@ -650,3 +650,15 @@ def test_journal_format_has_priorities_and_no_timestamps() -> None:
     finally:
         root.handlers[:] = saved[0]
         root.setLevel(saved[1])
+
+
+def test_a_file_is_keyed_by_its_content_as_replay_keys_it(tmp_path: Path) -> None:
+    from edge.sources import file_fingerprint
+
+    video = make_video(tmp_path / "road.avi", 3)
+    feed = FrameFeed(load_config(write_config(tmp_path, video=video)).camera, _open_source, threading.Event())
+    assert feed.key_salt == file_fingerprint(video)  # what `anpr-edge replay` salts keys with
+    assert feed.base == int(video.stat().st_mtime)    # what `replay --start mtime` starts at
+    moved = tmp_path / "elsewhere.avi"
+    video.rename(moved)
+    assert file_fingerprint(moved) == feed.key_salt   # renaming the recording keeps its keys
