@@ -286,6 +286,18 @@ def _tiles(text: str) -> tuple[int, int]:
     return cols, rows
 
 
+def write_report_index(report: Path, results: Sequence[Result]) -> None:
+    """report/index.txt: the photos with a missed plate or a false detection, to look at first."""
+    lines = []
+    for r in results:
+        found50, _ = match(r.labelled.plates, r.found, 0.5)
+        _, false = match(r.labelled.plates, r.found, FALSE_IOU)
+        missed = len(r.labelled.plates) - found50
+        if missed or false:
+            lines.append(f"{r.labelled.image.stem}.jpg\tmissed {missed}\tfalse {false}")
+    (report / "index.txt").write_text("".join(line + "\n" for line in lines))
+
+
 def _thresholds(text: str) -> tuple[float, ...]:
     return tuple(fraction(p) for p in text.split(",") if p.strip())
 
@@ -338,6 +350,7 @@ def run(args: argparse.Namespace) -> int:
     if args.mode == "tiles":
         summary["tiles"] = list(args.tiles)
     if args.report is not None:
+        write_report_index(args.report, at_threshold(results, args.score))
         out(f"report: {args.report}")
     for line in table(summary):
         out(line)

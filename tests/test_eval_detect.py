@@ -94,6 +94,7 @@ def test_voc_labels_iou_thresholds_and_false_detections(tiny_models, tmp_path, c
     assert (result["n_images"], result["n_plates"]) == (1, 2)
     assert result["recall_iou50"] == 0.5 and result["recall_iou30"] == 1.0
     assert result["false_per_image"] == 1.0 and result["score_threshold"] == 0.4
+    assert (report / "index.txt").read_text() == "c.jpg\tmissed 1\tfalse 1\n"
     drawn = cv2.imread(str(report / "c.jpg"))
     assert drawn is not None and drawn.shape == (640, 640, 3)
     x0, y0, _, _ = cell(8, 1)  # the false detection is outlined in red
