@@ -135,7 +135,7 @@ class DetectorConfig:
     model: Path = _opt(Path("tflite_graphs/plates/detect.tflite"), exists="file")
     labels: Path | None = _opt(None, exists="file")
     threads: int = _opt(1, ge=1, le=64)
-    score_threshold: float = _opt(0.5, ge=0, le=1)
+    score_threshold: float = _opt(0.35, ge=0, le=1)
     mode: Literal["full", "roi", "tiles"] = "full"
     roi: tuple[float, float, float, float] = _opt((0.0, 0.0, 1.0, 1.0), ge=0, le=1)
     tiles: tuple[int, int] = _opt((2, 2), ge=1, le=8)
@@ -209,7 +209,7 @@ class TrackerConfig:
     iou_match: float = _opt(0.2, ge=0, le=1)
     text_similarity: float = _opt(0.6, ge=0, le=1)
     max_shift_per_s: float = _opt(30.0, ge=0, le=10000)
-    min_frames: int = _opt(2, ge=1, le=1000)
+    min_frames: int = _opt(3, ge=1, le=1000)
     min_confidence: float = _opt(0.6, ge=0, le=1)
 
 

@@ -60,6 +60,15 @@ def test_shipped_config_equals_the_defaults() -> None:
     assert parse(CONFIG_YAML.read_text()) == parse("")
 
 
+def test_shipped_score_threshold_is_the_one_the_detectors_training_chose() -> None:
+    """The detector's card figures are at the threshold its training chose on
+    validation frames; the daemon must run at that threshold too."""
+    import json
+
+    figures = json.loads((REPO / "tflite_graphs" / "plates" / "training_figures.json").read_text())["figures"]
+    assert shipped()["detector"]["score_threshold"] == figures["score_threshold"]
+
+
 def test_shipped_config_lists_every_key() -> None:
     def keys(obj: Any, prefix: str = "") -> set[str]:
         out = set()

@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_detector import build_tiny_models, frame_with_blocks  # noqa: E402
 
 from edge import cli  # noqa: E402
-from edge.eval_detect import load_labelled, match  # noqa: E402
+from edge.eval_detect import DEFAULT_SCORE, load_labelled, match  # noqa: E402
 from edge.evaluate import DataError  # noqa: E402
 from edge.types import Box, Detection  # noqa: E402
 
@@ -80,7 +80,7 @@ def test_openalpr_labels(tiny_models, tmp_path, capsys):
     assert result["n_images"] == 2 and result["n_plates"] == 2
     assert result["recall_iou50"] == 0.5 and result["recall_iou30"] == 0.5
     assert result["false_per_image"] == 0.0
-    assert result["mode"] == "full" and result["score_threshold"] == 0.5
+    assert result["mode"] == "full" and result["score_threshold"] == DEFAULT_SCORE  # config.yaml's
     assert result["ms_per_image"] > 0
     assert any(line.startswith("recall_iou50") for line in lines[:-1])  # the table
 
