@@ -4,11 +4,11 @@ import cv2
 import numpy as np
 import pytest
 
-from training import fonts
+from training import fonts, plate_render
 from training.degrade import degrade
 from training.ocr_data import render_chunk
 from training.ocr_model import ALPHABET
-from training.plate_render import LAYOUTS, render_plate
+from training.plate_render import DIGITS, LAYOUTS, US_VANITY, render_plate
 
 
 @pytest.mark.parametrize("layout", sorted(LAYOUTS))
@@ -36,6 +36,65 @@ def test_label_has_one_ink_blob_per_character(layout, seed):
     assert len(big) == len(p.text), (p.text, len(big))
 
 
+def _us_clutter(monkeypatch, p, **overrides):
+    """Set every US clutter probability to p (or to an override) for one test."""
+    for k in plate_render.US_CLUTTER_P:
+        monkeypatch.setitem(plate_render.US_CLUTTER_P, k, overrides.get(k, p))
+
+
+def test_us_clutter_never_enters_the_label(monkeypatch):
+    """Stickers, pictures, side words and frames change the pixels, never the label."""
+    for seed in range(12):
+        _us_clutter(monkeypatch, 1.0, vanity=0.0)
+        cluttered = render_plate(np.random.default_rng(seed), layout="US")
+        _us_clutter(monkeypatch, 0.0)
+        bare = render_plate(np.random.default_rng(seed), layout="US")
+        assert cluttered.text == bare.text
+        assert set(cluttered.text) <= set(ALPHABET)
+        assert not np.array_equal(cluttered.image, bare.image)
+
+
+def test_us_vanity_label_is_the_word(monkeypatch):
+    """A vanity plate reads as its word, at most with one digit added before or after."""
+    _us_clutter(monkeypatch, 1.0)
+    for seed in range(8):
+        p = render_plate(np.random.default_rng(seed), layout="US")
+        word = p.text.strip(DIGITS)
+        assert word in US_VANITY and len(p.text) - len(word) <= 1, p.text
+
+
+def test_us_clutter_is_drawn_outside_the_text_box(monkeypatch):
+    """Stickers, side clutter and the dealer frame leave every pixel inside text_box alone."""
+    _us_clutter(monkeypatch, 1.0, vanity=0.0, separator=0.0)
+    cluttered = [render_plate(np.random.default_rng(seed), layout="US") for seed in range(10)]
+    for name in ("_us_stickers", "_us_side", "_us_frame"):
+        monkeypatch.setattr(plate_render, name, lambda *a, **k: None)
+    for seed, c in enumerate(cluttered):
+        bare = render_plate(np.random.default_rng(seed), layout="US")
+        assert c.text_box == bare.text_box and c.text == bare.text
+        x0, y0, x1, y1 = c.text_box
+        assert 0 <= x0 < x1 <= c.image.shape[1] and 0 <= y0 < y1 <= c.image.shape[0]
+        assert np.array_equal(c.image[y0:y1, x0:x1], bare.image[y0:y1, x0:x1]), seed
+        assert not np.array_equal(c.image, bare.image)  # the clutter was really drawn
+
+
+def test_us_plate_with_clutter_is_reproducible(monkeypatch):
+    _us_clutter(monkeypatch, 1.0, vanity=0.5)
+    a = render_plate(np.random.default_rng(21), layout="US")
+    b = render_plate(np.random.default_rng(21), layout="US")
+    c = render_plate(np.random.default_rng(22), layout="US")
+    assert np.array_equal(a.image, b.image) and a.text == b.text and a.text_box == b.text_box
+    assert not np.array_equal(a.image, c.image)
+
+
+@pytest.mark.parametrize("layout", sorted(set(LAYOUTS) - {"US"}))
+def test_us_clutter_settings_do_not_touch_other_layouts(monkeypatch, layout):
+    before = render_plate(np.random.default_rng(3), layout=layout)
+    _us_clutter(monkeypatch, 1.0)
+    after = render_plate(np.random.default_rng(3), layout=layout)
+    assert np.array_equal(before.image, after.image) and before.text == after.text
+
+
 def test_same_seed_same_data_other_seed_other_data():
     a_img, a_lab = render_chunk(11, 8, ALPHABET)
     b_img, b_lab = render_chunk(11, 8, ALPHABET)
@@ -56,3 +115,15 @@ def test_missing_font_names_the_debian_package(monkeypatch):
     monkeypatch.setitem(fonts.FONTS, "din", ("fonts-opendin", ("/nonexistent/OSP-DIN.ttf",)))
     with pytest.raises(fonts.MissingFontError, match="apt-get install fonts-opendin"):
         fonts.font_path("din")
+
+
+def test_a_serif_i_has_bars_top_and_bottom_that_a_plain_i_lacks() -> None:
+    """Many US plate fonts draw I with serifs; a reader trained without them reads T."""
+    from training.plate_render import _text_line
+
+    plain, _ = _text_line(list("I"), "gothic_d", np.random.default_rng(0), 1.0)
+    serif, _ = _text_line(list("I"), "gothic_d", np.random.default_rng(0), 1.0, serif_i=True)
+    cols = lambda m, rows: (m[rows] > 0.5).any(axis=0).sum()  # noqa: E731
+    top, mid = slice(4, 7), slice(serif.shape[0] // 2 - 1, serif.shape[0] // 2 + 2)
+    assert cols(serif, top) > 1.8 * cols(serif, mid)  # the bar is wider than the stem
+    assert cols(plain, top) <= 1.2 * cols(plain, mid)  # a plain I is one stem

@@ -45,6 +45,9 @@ def build_ocr_model(width: float = 1.0, n_classes: int = len(ALPHABET) + 1) -> k
     x = layers.MaxPooling2D((2, 1))(x)              # 1 x 32
     x = _conv(x, c(128), kernel=(1, 3), name="s1")
     x = _conv(x, c(128), kernel=(1, 3), dilation=(1, 2), name="s2")
+    # a wider view along the plate (receptive field ~15 of 32 steps) lets the
+    # head tell the registration from stickers and logos beside it
+    x = _conv(x, c(128), kernel=(1, 3), dilation=(1, 4), name="s3")
     x = layers.Conv2D(n_classes, (1, 1), name="logits")(x)
     out = layers.Softmax(axis=-1, name="probs")(x)
     return keras.Model(inp, out, name="plate_ocr")

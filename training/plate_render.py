@@ -10,6 +10,7 @@ Everything is drawn from a numpy Generator, so a seed gives the same plate.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import cv2
@@ -47,6 +48,34 @@ US_PATTERNS = [
     "DDDD", "AAAAA", "AAAAAA", "AAAAAAA", "LL DDD", "DDDDDDD", "LLL|DDD", "DD|DDDD",
     "LLL.DDDD", "DDD DDD", "D|LLLDDD", "LLLL DD", "DLL DDDD", "LL DDDDD",
 ]
+# Vanity plates: the owner's word (optionally with a digit) instead of a serial.
+US_VANITY = [
+    "GOBLUE", "MYTOY", "LUVBUG", "ROCKY", "BOSSMAN", "MAMA", "NANA", "SURFER", "HOCKEY",
+    "GOLFER", "JEEPER", "ZOOM", "BEACH", "FISHN", "DREAMR", "KATIE", "JAKE", "MUSTANG",
+    "BUCKEYE", "TXAGGIE", "HOOSIER", "GRANDPA", "NURSE", "CEO", "FASTCAR", "LUCKY", "TACO",
+    "MYJEEP", "HAWKEYE", "PAPA", "QUEEN", "OUTATIME", "GATOR", "BAMA", "SOONER", "VOLS",
+]
+# Clutter real US plates have and the reader must learn to ignore; tests may raise these.
+US_SERIF_I_P = 0.3  # share of US plates whose 'I' has serifs (Idaho, Delaware, ...)
+US_CLUTTER_P = {"vanity": 0.1, "separator": 0.35, "side": 0.3, "stickers": 0.5, "frame": 0.25}
+_STICKER_TEXT = [
+    "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
+    "12", "05", "11", "04", "16", "24", "2016", "2019", "2000", "2023", "7", "6", "A 1234567",
+    "B 0456213", "EXP", "TAGS",
+]
+# (sticker BGR colour, whether its text is light)
+_STICKER_COLORS = [
+    ((0, 220, 255), False), ((0, 140, 255), False), ((40, 40, 215), True), ((60, 190, 60), False),
+    ((190, 110, 30), True), ((245, 245, 245), False), ((180, 120, 255), False), ((240, 200, 120), False),
+    ((30, 30, 30), True),
+]
+_SIDE_STACK = ["TRK", "DV", "COM", "PARK", "FARM", "APP", "BUS", "HAM", "MC", "VET", "TAX", "AM", "PV"]
+_SIDE_WORDS = ["COUNTY", "TRUCK", "DISABLED", "COMMERCIAL", "VETERAN", "TRAILER", "PASSENGER",
+               "APPORTIONED", "FARM", "TAXI", "DEALER", "SENIOR"]
+_DEALER_A = ["CITY", "VALLEY", "SUNSET", "PREMIER", "METRO", "LAKESIDE", "HILLTOP", "CAPITOL", "BAY",
+             "PARKWAY", "EAGLE", "SUMMIT", "Smith", "Anderson"]
+_DEALER_B = ["MOTORS", "TOYOTA", "FORD", "HONDA", "CHEVROLET", "AUTO SALES", "NISSAN", "DODGE",
+             "AUTO GROUP", "Motors", "Subaru"]
 
 
 @dataclass(frozen=True)
@@ -85,11 +114,14 @@ def _jitter(c, rng, amount=20):
 # --------------------------------------------------------------------------- text line
 
 def _text_line(tokens: list[str], family: str, rng: np.random.Generator,
-               spacing: float, ref: int = 72) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
+               spacing: float, ref: int = 72, serif_i: bool = False
+               ) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
     """Ink mask (float32 0..1) of a line of characters and separators at height ~ref.
 
     Returns the mask cropped to the capital-letter height and the boxes of
-    emblem separators ('|') that the caller paints in colour.
+    emblem separators ('|') that the caller paints in colour. serif_i draws
+    'I' with bars top and bottom, as many US plate fonts do (a reader that
+    never saw one reads it as T).
     """
     font = load_font(family, ref)
     cap_top, cap_bot = font.getbbox("H0")[1], font.getbbox("H0")[3]
@@ -104,6 +136,8 @@ def _text_line(tokens: list[str], family: str, rng: np.random.Generator,
             pieces.append(("dot", t, int(cap_h * rng.uniform(0.25, 0.4))))
         elif t == "|":
             pieces.append(("emblem", t, int(cap_h * rng.uniform(0.45, 0.8))))
+        elif t == "I" and serif_i:
+            pieces.append(("serif_i", t, int(max(font.getlength(t), cap_h * 0.5) * spacing)))
         else:
             pieces.append(("char", t, int(font.getlength(t) * spacing)))
     total_w = sum(p[2] for p in pieces) + 4
@@ -112,9 +146,14 @@ def _text_line(tokens: list[str], family: str, rng: np.random.Generator,
     x = 2
     emblems = []
     for kind, ch, w in pieces:
-        if kind == "char":
+        if kind in ("char", "serif_i"):
             cw = font.getlength(ch)
             draw.text((x + (w - cw) / 2, 4 - cap_top), ch, font=font, fill=255)
+        if kind == "serif_i":
+            bar, half = max(2, int(cap_h * 0.11)), cap_h * 0.2
+            cx = x + w / 2
+            draw.rectangle([cx - half, 4, cx + half, 4 + bar], fill=255)
+            draw.rectangle([cx - half, 4 + cap_h - bar, cx + half, 4 + cap_h], fill=255)
         elif kind == "dash":
             y = 4 + cap_h * rng.uniform(0.42, 0.5)
             draw.rectangle([x + w * 0.15, y, x + w * 0.85, y + cap_h * 0.09], fill=255)
@@ -136,10 +175,10 @@ def _paint(canvas: np.ndarray, mask: np.ndarray, color) -> None:
 
 
 def _place_line(canvas: np.ndarray, tokens, family, color, box, rng, spacing=1.0,
-                align="center", emblem_style="shield", shadow=True):
+                align="center", emblem_style="shield", shadow=True, serif_i=False):
     """Render a token line scaled into box=(x0,y0,x1,y1) of the float canvas."""
     x0, y0, x1, y1 = box
-    mask, emblems = _text_line(tokens, family, rng, spacing)
+    mask, emblems = _text_line(tokens, family, rng, spacing, serif_i=serif_i)
     bh, bw = y1 - y0, x1 - x0
     mh, mw = mask.shape
     scale_h = bh / mh
@@ -166,6 +205,10 @@ def _place_line(canvas: np.ndarray, tokens, family, color, box, rng, spacing=1.0
 
 
 def _draw_emblem(canvas, box, rng, style):
+    """Paint the picture of a '|' separator; style may be a callable(canvas, box, rng)."""
+    if callable(style):
+        style(canvas, box, rng)
+        return
     x0, y0, x1, y1 = box
     w, h = x1 - x0, y1 - y0
     cx = (x0 + x1) // 2
@@ -366,6 +409,187 @@ def _texture(canvas, rng, backgrounds):
         cv2.fillPoly(canvas, [np.array(pts, np.int32)], col)
 
 
+def _us_graphic(canvas, box, rng, color):
+    """A non-letter picture between character groups (state outline, heart, star, ...).
+
+    Real plates print these in the gap; drawn here so the reader learns they are no character.
+    """
+    x0, y0, x1, y1 = box
+    h = y1 - y0
+    s = h * rng.uniform(0.5, 0.9)
+    sw = min(x1 - x0, s) / 2
+    sh = s / 2
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2 + h * rng.uniform(-0.1, 0.1)
+    col = color if rng.random() < 0.5 else _color(rng, 20, 230)
+    kind = int(rng.integers(6))
+    if kind == 0:  # state-silhouette-like blob
+        n = int(rng.integers(6, 11))
+        a = np.sort(rng.uniform(0, 2 * np.pi, n))
+        r = rng.uniform(0.55, 1.0, n)
+        pts = np.stack([cx + sw * r * np.cos(a), cy + sh * r * np.sin(a)], 1)
+        cv2.fillPoly(canvas, [pts.astype(np.int32)], col)
+    elif kind == 1:  # heart
+        r = max(1, int(sw * 0.5))
+        cv2.circle(canvas, (int(cx - sw * 0.5), int(cy - sh * 0.3)), r, col, -1)
+        cv2.circle(canvas, (int(cx + sw * 0.5), int(cy - sh * 0.3)), r, col, -1)
+        pts = np.array([[cx - sw, cy - sh * 0.2], [cx + sw, cy - sh * 0.2], [cx, cy + sh]], np.int32)
+        cv2.fillPoly(canvas, [pts], col)
+    elif kind == 2:  # five-pointed star
+        a = -np.pi / 2 + np.arange(10) * np.pi / 5
+        r = np.where(np.arange(10) % 2 == 0, 1.0, 0.45)
+        pts = np.stack([cx + sw * r * np.cos(a), cy + sh * r * np.sin(a)], 1)
+        cv2.fillPoly(canvas, [pts.astype(np.int32)], col)
+    elif kind == 3:  # disc (seal) with a dot
+        r = max(2, int(min(sw, sh)))
+        cv2.circle(canvas, (int(cx), int(cy)), r, col, -1)
+        cv2.circle(canvas, (int(cx), int(cy)), max(1, r // 3), _color(rng, 0, 255), -1)
+    elif kind == 4:  # flying bird
+        t = max(1, int(s / 10))
+        pts = np.array([[cx - sw, cy - sh * 0.1], [cx - sw * 0.45, cy - sh * 0.5], [cx, cy],
+                        [cx + sw * 0.45, cy - sh * 0.5], [cx + sw, cy - sh * 0.1]], np.int32)
+        cv2.polylines(canvas, [pts], False, col, t)
+        cv2.ellipse(canvas, (int(cx), int(cy)), (max(1, int(sw * 0.25)), max(1, int(sh * 0.12))), 0, 0, 360, col, -1)
+    else:  # palmetto-like tree: trunk and a fan of fronds
+        t = max(1, int(s / 12))
+        top = (int(cx), int(cy - sh * 0.4))
+        cv2.line(canvas, top, (int(cx), int(cy + sh)), col, t)
+        for a in np.linspace(-np.pi * 0.9, -np.pi * 0.1, int(rng.integers(4, 8))):
+            cv2.line(canvas, top, (int(cx + sw * np.cos(a)), int(top[1] + sh * 0.6 * np.sin(a) + sh * 0.2)), col, t)
+
+
+def _us_vanity(rng) -> list[str]:
+    """A vanity registration: a word, sometimes with a digit before or after it."""
+    word = US_VANITY[int(rng.integers(len(US_VANITY)))]
+    if len(word) <= 6 and rng.random() < 0.4:
+        d = DIGITS[int(rng.integers(10))]
+        word = d + word if rng.random() < 0.3 else word + d
+    return list(word)
+
+
+def _split_for_graphic(tokens: list[str]) -> list[str] | None:
+    """Tokens with a '|' picture between two character groups, or None if there is no split.
+
+    The first separator becomes '|'; otherwise split where letters meet digits or in the middle.
+    """
+    for i, t in enumerate(tokens):
+        if t in " -.|":
+            return tokens[:i] + ["|"] + tokens[i + 1:]
+    if len(tokens) < 4:
+        return None
+    k = next((i for i in range(2, len(tokens) - 1) if tokens[i].isdigit() != tokens[i - 1].isdigit()),
+             len(tokens) // 2)
+    return tokens[:k] + ["|"] + tokens[k:]
+
+
+def _us_stickers(canvas, tb, rng):
+    """1-2 registration stickers (month, year, serial) in corners above/below the main text."""
+    h, w = canvas.shape[:2]
+    ch = tb[3] - tb[1]
+    corners = rng.permutation(4)[:1 + int(rng.random() < 0.5)]
+    for corner in corners:
+        top, left = corner < 2, corner % 2 == 0
+        lo, hi = (int(h * 0.03), tb[1] - 2) if top else (tb[3] + 2, int(h * 0.97))
+        room = hi - lo
+        text = _STICKER_TEXT[int(rng.integers(len(_STICKER_TEXT)))]
+        col, light_text = _STICKER_COLORS[int(rng.integers(len(_STICKER_COLORS)))]
+        pad = int(rng.integers(1, 4))
+        th = int(min(ch * rng.uniform(0.25, 0.5), room - 2 * pad))
+        if th < 5:
+            continue
+        sh = th + 2 * pad
+        sw = int(min(w * 0.35, th * rng.uniform(0.55, 0.8) * len(text) + 2 * pad + rng.integers(0, 6)))
+        sw = max(sw, int(sh * rng.uniform(0.9, 1.4)))
+        dx = int(w * rng.uniform(0.01, 0.06))
+        x = dx if left else w - sw - dx
+        y = lo + int(rng.integers(0, room - sh + 1))
+        cv2.rectangle(canvas, (x, y), (x + sw, y + sh), _jitter(col, rng, 20), -1)
+        if rng.random() < 0.75:
+            tcol = (235, 235, 235) if light_text else _color(rng, 0, 60)
+            fam = rng.choice(["sans_bold", "din", "narrow_bold", "sans_cond_bold"])
+            _place_line(canvas, list(text), fam, tcol, (x + pad, y + pad, x + sw - pad, y + sh - pad), rng,
+                        shadow=False)
+
+
+def _us_side(canvas, tb, rng, sides, color):
+    """Tiny stacked words, a vertical word or a logo at the plate ends, left of/right of the text."""
+    h, w = canvas.shape[:2]
+    ch = tb[3] - tb[1]
+    for side in sides:
+        rx0, rx1 = (int(w * 0.03), tb[0] - 3) if side == "left" else (tb[2] + 3, int(w * 0.97))
+        rw = rx1 - rx0
+        if rw < 6:
+            continue
+        col = color if rng.random() < 0.6 else _color(rng, 0, 200)
+        fam = rng.choice(["sans_bold", "din", "narrow_bold", "sans_cond_bold", "serif"])
+        kind = int(rng.integers(3))
+        if kind == 0:  # 2-3 tiny stacked words or letters
+            n = int(rng.integers(2, 4))
+            lh = int(ch * rng.uniform(0.2, min(0.42, 0.85 / n)))
+            gap = max(1, lh // 4)
+            y = (tb[1] + tb[3]) // 2 - (n * lh + (n - 1) * gap) // 2
+            for _ in range(n):
+                word = (_SIDE_STACK[int(rng.integers(len(_SIDE_STACK)))] if rng.random() < 0.5
+                        else LETTERS[int(rng.integers(26))])
+                _place_line(canvas, list(word), fam, col, (rx0, y, rx1, y + lh), rng, shadow=False)
+                y += lh + gap
+        elif kind == 1:  # one word written vertically
+            word = _SIDE_WORDS[int(rng.integers(len(_SIDE_WORDS)))]
+            mask, _ = _text_line(list(word), fam, rng, 1.0)
+            mask = np.rot90(mask, 1 if rng.random() < 0.5 else -1)
+            mh, mw = mask.shape
+            scale = min(ch * rng.uniform(0.8, 1.1) / mh, min(ch * 0.4, rw) / mw)
+            th, tw = int(mh * scale), int(mw * scale)
+            if th < 4 or tw < 3:
+                continue
+            small = cv2.resize(np.ascontiguousarray(mask), (tw, th), interpolation=cv2.INTER_AREA)
+            x = rx0 + (rw - tw) // 2
+            y = max(0, min(h - th, (tb[1] + tb[3]) // 2 - th // 2))
+            _paint(canvas[y:y + th, x:x + tw], small, col)
+        else:  # a small logo
+            s = int(min(rw, ch * rng.uniform(0.4, 0.7)))
+            if s < 5:
+                continue
+            x = rx0 + (rw - s) // 2
+            y = (tb[1] + tb[3]) // 2 - s // 2
+            _us_graphic(canvas, (x, y, x + s, y + s), rng, col)
+
+
+def _us_frame(canvas, tb, rng):
+    """A dealer licence-plate frame: border band, widest at the bottom, with the dealer's name.
+
+    It may cover the state name and slogan but stops short of the main text box.
+    """
+    h, w = canvas.shape[:2]
+    t_top = max(0, min(tb[1] - 2, int(h * rng.uniform(0.03, 0.12))))
+    t_bot = max(0, min(h - tb[3] - 2, int(h * rng.uniform(0.1, 0.22))))
+    t_side = max(0, min(tb[0] - 2, w - tb[2] - 2, int(w * rng.uniform(0.015, 0.05))))
+    m = np.zeros((h, w), bool)
+    m[:t_top] = m[h - t_bot:] = True
+    m[:, :t_side] = m[:, w - t_side:] = True
+    chrome = rng.random() < 0.4
+    if chrome:
+        g = int(rng.integers(150, 215))
+        shade = np.linspace(1.2, 0.75, h, dtype=np.float32)[:, None, None]
+        frame = np.clip(np.asarray(_jitter((g, g, g), rng, 10), np.float32) * shade, 0, 255)
+        frame = np.broadcast_to(frame, canvas.shape)
+        tcol = _color(rng, 0, 60)
+    else:
+        frame = np.broadcast_to(np.asarray(_color(rng, 0, 45), np.float32), canvas.shape)
+        tcol = (230, 230, 230) if rng.random() < 0.6 else (40, 170, 210)  # white or gold print
+    canvas[m] = frame[m]
+    for band, y0, y1 in (("bot", h - t_bot, h), ("top", 0, t_top)):
+        if y1 - y0 < 8 or (band == "top" and rng.random() < 0.5):
+            continue
+        a = _DEALER_A[int(rng.integers(len(_DEALER_A)))]
+        b = _DEALER_B[int(rng.integers(len(_DEALER_B)))]
+        r = rng.random()
+        text = f"{a} {b}" if r < 0.6 else f"www.{a.lower()}{b.split()[0].lower()}.com" if r < 0.85 else "555-0123"
+        th = int((y1 - y0) * rng.uniform(0.5, 0.75))
+        ty = y0 + (y1 - y0 - th) // 2
+        fam = rng.choice(["sans_bold", "serif", "lib_serif_bold", "narrow_bold", "serif_italic"])
+        _place_line(canvas, list(text), fam, tcol, (int(w * 0.12), ty, int(w * 0.88), ty + th), rng, shadow=False)
+
+
 def plate_us(rng, backgrounds=None):
     w, h = 240, 120
     light = rng.random() < 0.8
@@ -390,24 +614,37 @@ def plate_us(rng, backgrounds=None):
         fam = rng.choice(["serif", "serif_italic", "sans_bold", "lib_sans_bold", "narrow"])
         _place_line(canvas, list(slogan), fam, _color(rng, 0, 200) if light else _color(rng, 150, 255),
                     (int(w * 0.1), int(h * rng.uniform(0.8, 0.86)), int(w * 0.9), int(h * 0.96)), rng, shadow=False)
-    # registration stickers in the corners, with small digits (distractors)
-    for corner in range(int(rng.integers(0, 3))):
-        sw, sh = int(w * rng.uniform(0.08, 0.14)), int(h * rng.uniform(0.1, 0.18))
-        x = int(w * 0.02) if corner == 0 else w - sw - int(w * 0.02)
-        y = int(h * rng.choice([0.04, 0.78]))
-        cv2.rectangle(canvas, (x, y), (x + sw, y + sh), _color(rng, 30, 255), -1)
-        small = "".join(rng.choice(list(DIGITS), 2))
-        _place_line(canvas, list(small), "sans_bold", (20, 20, 20),
-                    (x + 1, y + 1, x + sw - 1, y + sh - 1), rng, shadow=False)
-    pattern = US_PATTERNS[int(rng.integers(len(US_PATTERNS)))]
-    tokens = _rand_text(pattern, rng)
+    # Every clutter decision is drawn up front, so switching one on or off never changes the label.
+    u = dict(zip(US_CLUTTER_P, rng.random(len(US_CLUTTER_P))))
+    on = {k: u[k] < p for k, p in US_CLUTTER_P.items()}
+    if on["vanity"]:
+        tokens = _us_vanity(rng)
+    else:
+        tokens = _rand_text(US_PATTERNS[int(rng.integers(len(US_PATTERNS)))], rng)
+    style = "random"
+    split = _split_for_graphic(tokens) if on["separator"] else None
+    if split is not None:
+        tokens = split
+        style = functools.partial(_us_graphic, color=fg)
+    sides = [["left"], ["right"], ["left", "right"]][int(rng.integers(3))] if on["side"] else []
+    reserve = int(w * rng.uniform(0.09, 0.14)) if sides else 0
     fam = rng.choice(["gothic_c", "gothic_d", "gothic_e", "gothic_b", "din", "narrow_bold",
                       "sans_cond_bold", "lib_mono_bold", "gothic_em"])
     th = rng.uniform(0.38, 0.52)
     yc = rng.uniform(0.48, 0.56)
-    box = (int(w * 0.05), int(h * (yc - th / 2)), int(w * 0.95), int(h * (yc + th / 2)))
-    tb = _place_line(canvas, tokens, fam, fg, box, rng, spacing=rng.uniform(0.95, 1.3),
-                     emblem_style="random")
+    x0 = max(int(w * 0.05), reserve if "left" in sides else 0)
+    x1 = min(int(w * 0.95), w - reserve if "right" in sides else w)
+    box = (x0, int(h * (yc - th / 2)), x1, int(h * (yc + th / 2)))
+    serif_i = rng.random() < US_SERIF_I_P
+    tb = _place_line(canvas, tokens, fam, fg, box, rng, spacing=rng.uniform(0.95, 1.3), emblem_style=style,
+                     serif_i=serif_i)
+    # clutter around the text (never inside tb): stickers, side words/logos, dealer frame
+    if on["stickers"]:
+        _us_stickers(canvas, tb, rng)
+    if sides:
+        _us_side(canvas, tb, rng, sides, top_col)
+    if on["frame"]:
+        _us_frame(canvas, tb, rng)
     return canvas, tokens, tb
 
 

@@ -1,6 +1,6 @@
 """One command: render data, train the plate OCR, export int8 TFLite, evaluate.
 
-    python -m training.train_ocr            # the documented full run (~75 min on 2 cores)
+    python -m training.train_ocr            # the documented full run (~85 min on 2 cores)
     python -m training.train_ocr --tiny     # a seconds-long smoke run (tests)
 
 Checkpoints every few minutes under --work and resumes from there when run
@@ -32,9 +32,9 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default=str(REPO / "tflite_graphs" / "ocr"), help="where the model, alphabet and card go")
     p.add_argument("--work", default=str(REPO / "runs" / "ocr"), help="checkpoints and data cache")
-    p.add_argument("--synthetic", type=int, default=240_000, help="synthetic crops to render")
+    p.add_argument("--synthetic", type=int, default=200_000, help="synthetic crops to render")
     p.add_argument("--chunk", type=int, default=10_000)
-    p.add_argument("--minutes", type=float, default=58.0, help="training time budget (sets the step count)")
+    p.add_argument("--minutes", type=float, default=70.0, help="training time budget (sets the step count)")
     p.add_argument("--steps", type=int, default=0, help="fixed step count instead of --minutes")
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--lr", type=float, default=2e-3)
