@@ -210,6 +210,10 @@ def outbox_rows(cfg_path: Path) -> list[tuple[str, str, str]]:
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
     try:
         rows = conn.execute("SELECT key, payload, state FROM outbox ORDER BY id").fetchall()
+    except sqlite3.OperationalError as exc:  # the file exists a moment before its schema does
+        if "no such table" not in str(exc):
+            raise
+        return []
     finally:
         conn.close()
     return [(k, json.loads(p)["plate"], s) for k, p, s in rows]
