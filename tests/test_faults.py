@@ -230,7 +230,8 @@ def test_outbox_write_errors_are_loud_and_nothing_is_pretended(
         held = daemon.committer.held
         _FailingConnection.failing.clear()  # the disk recovers
         _wait(lambda: len(outbox_rows(cfg_path)) >= held + 1, what="the held results stored")
-        assert "outbox writes work again" in caplog.text
+        # the recovery is logged once the last held result is in (rows appear one by one before it)
+        _wait(lambda: "outbox writes work again" in caplog.text, what="the recovery logged")
         daemon.request_stop()
         thread.join(15)
         assert code == [0]

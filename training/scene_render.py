@@ -19,6 +19,9 @@ from training.plate_render import ALNUM, LETTERS, _color, _place_line, render_pl
 
 ASPECTS = ((16, 9), (4, 3), (1, 1), (3, 2))
 TEXT_FONTS = ["sans_bold", "serif", "narrow_bold", "din", "gothic_d", "lib_serif_bold", "mono_bold"]
+# International vehicle registration codes, as on the white oval stickers on
+# cars' rears (SK and CZ ovals were our commonest false plates on real photos).
+OVAL_CODES = ("SK", "CZ", "D", "A", "H", "PL", "NL", "F", "I", "CH", "GB", "UA", "RO", "HR", "SLO", "BG", "USA")
 
 
 def _background(rng, w, h, backgrounds) -> np.ndarray:
@@ -61,6 +64,38 @@ def _car(img, rng, plate_w, plate_h, cx, cy):
     cv2.rectangle(img, (x0 - 2, by), (x0 + bw + 2, by + max(2, bh // 8)), _color(rng, 0, 80), -1)
     if rng.random() < 0.5:  # badge / model name: text that is not a plate
         _text_patch(img, rng, (int(cx + plate_w * 0.4), int(cy - plate_h * 2)), int(plate_h * 0.5), sign=False)
+    if rng.random() < 0.35:  # a country oval beside the plate or on the boot lid
+        side = rng.choice([-1, 1])
+        ox = cx + side * plate_w * rng.uniform(0.75, 1.3)
+        oy = cy - plate_h * rng.uniform(-0.3, 2.5)
+        _country_oval(img, rng, (ox, oy), plate_w * rng.uniform(0.28, 0.4))
+
+
+def _country_oval(img, rng, center, width):
+    """A white oval sticker with a black country code: plate-like text on a
+    light patch, but not a plate (EU ovals are 175x115 mm, a plate 520x110)."""
+    h, w = img.shape[:2]
+    ow, oh = max(8.0, width), max(6.0, width * rng.uniform(0.6, 0.72))
+    x0, y0 = int(center[0] - ow / 2), int(center[1] - oh / 2)
+    x1, y1 = int(x0 + ow), int(y0 + oh)
+    if x0 < 0 or y0 < 0 or x1 > w or y1 > h:
+        return
+    axes = (max(2, (x1 - x0) // 2), max(2, (y1 - y0) // 2))
+    c = ((x0 + x1) // 2, (y0 + y1) // 2)
+    cv2.ellipse(img, c, axes, 0, 0, 360, _color(rng, 200, 255), -1, cv2.LINE_AA)
+    ink = _color(rng, 0, 50)
+    if rng.random() < 0.7:
+        cv2.ellipse(img, c, axes, 0, 0, 360, ink, max(1, axes[1] // 10), cv2.LINE_AA)
+    code = str(rng.choice(OVAL_CODES))
+    th = int((y1 - y0) * rng.uniform(0.45, 0.6))
+    tw = int((x1 - x0) * min(0.75, 0.3 * len(code)))
+    bx0, by0 = c[0] - tw // 2, c[1] - th // 2
+    if tw < 4 or th < 4:
+        return
+    f = img[by0:by0 + th, bx0:bx0 + tw].astype(np.float32)
+    _place_line(f, list(code), str(rng.choice(["sans_bold", "din", "narrow_bold", "lib_sans_bold"])), ink,
+                (0, 0, tw, th), rng, shadow=False)
+    img[by0:by0 + th, bx0:bx0 + tw] = np.clip(f, 0, 255).astype(np.uint8)
 
 
 def _text_patch(img, rng, at, height, sign=True):
@@ -142,6 +177,9 @@ def render_scene(rng: np.random.Generator, size: int = 320, backgrounds=None
     for _ in range(int(rng.integers(0, 4))):  # hard negatives first (plates may cover them)
         _text_patch(img, rng, (int(rng.integers(W)), int(rng.integers(H))),
                     int(H * rng.uniform(0.02, 0.1)))
+    if rng.random() < 0.2:
+        _country_oval(img, rng, (rng.uniform(0, W), rng.uniform(0, H)),
+                      W * float(np.exp(rng.uniform(np.log(0.015), np.log(0.15)))))
     r = rng.random()
     n = 0 if r < 0.08 else 1 if r < 0.65 else int(rng.integers(2, 5))
     boxes: list[tuple[int, int, int, int]] = []

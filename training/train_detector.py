@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from training.budget import StepBudget
 from training.evaluation import rewrite_figures, run_eval, training_command
 
 log = logging.getLogger("train_detector")
@@ -169,21 +170,14 @@ def main(argv=None) -> int:
     step0 = int(step_var)
     last_ckpt = time.time()
     hist = []
-    marks: list[tuple[float, int]] = []
+    budget = None if args.steps else StepBudget(args.minutes, prior_minutes, t_start)
     try:
         while True:
             step, total = int(step_var), int(total_var)
             if total and step >= total:
                 break
-            if not args.steps and step - step0 >= 60 and step % 50 == 0:
-                # time-budgeted: re-estimate the step count from the recent speed, so a
-                # busy machine (or a resume) still ends on time with a full LR schedule
-                now = time.time()
-                marks.append((now, step))
-                t_old, s_old = marks[max(0, len(marks) - 6)]
-                rate = (step - s_old) / max(now - t_old, 1e-6) if now > t_old else (step - step0) / (now - t_loop)
-                left = args.minutes * 60 - (prior_minutes * 60 + now - t_start)
-                total_var.assign(max(step + 1, int(step + rate * max(left, 0))))
+            if budget is not None:  # a busy machine (or a resume) still ends on time
+                total_var.assign(budget.update(step, total))
                 total = int(total_var)
             frac = step / max(total, 1) if total else 0.0
             if frac >= 0.5 and maker2 is None and args.real_fraction > 0:  # fine-tune: more real frames

@@ -1,0 +1,57 @@
+"""Training ends on time: the step count follows the machine's speed."""
+
+from __future__ import annotations
+
+from training.budget import StepBudget
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def run(budget: StepBudget, clock: Clock, seconds_per_step) -> tuple[int, float]:
+    """Train until the budget's total is reached; (steps, seconds)."""
+    step, total, start = 0, 0, clock.t
+    while not total or step < total:
+        clock.t += seconds_per_step(step)
+        step += 1
+        total = budget.update(step, total)
+    return step, clock.t - start
+
+
+def test_a_machine_that_slows_down_still_ends_on_time():
+    clock = Clock()
+    budget = StepBudget(10.0, 0.0, clock.t, clock=clock)
+    steps, seconds = run(budget, clock, lambda s: 0.1 if s < 2000 else 0.3)  # 3x slower after 2000
+    assert abs(seconds - 600) < 5
+    assert 2000 < steps < 6000  # a plan fixed at the start would have run 6000 steps, 1400 s
+
+
+def test_a_resumed_run_counts_the_time_already_spent():
+    clock = Clock()
+    budget = StepBudget(10.0, 4.0, clock.t, clock=clock)  # 4 of 10 minutes spent before the resume
+    _, seconds = run(budget, clock, lambda s: 0.1)
+    assert abs(seconds - 360) < 2
+
+
+def test_no_estimate_before_the_warmup_and_between_marks():
+    clock = Clock()
+    budget = StepBudget(10.0, 0.0, clock.t, every=50, warmup=60, clock=clock)
+    assert budget.update(0, 0) == 0
+    clock.t += 10
+    assert budget.update(50, 0) == 0       # still warming up
+    clock.t += 2
+    assert budget.update(101, 7) == 7      # not on a mark
+    assert budget.update(100, 7) > 100
+
+
+def test_an_exhausted_budget_stops_at_the_next_step():
+    clock = Clock()
+    budget = StepBudget(1.0, 0.0, clock.t, clock=clock)
+    budget.update(0, 0)
+    clock.t += 120
+    assert budget.update(100, 0) == 101
