@@ -57,7 +57,7 @@ US_VANITY = [
 ]
 # Clutter real US plates have and the reader must learn to ignore; tests may raise these.
 US_SERIF_I_P = 0.3  # share of US plates whose 'I' has serifs (Idaho, Delaware, ...)
-US_CLUTTER_P = {"vanity": 0.1, "separator": 0.35, "side": 0.3, "stickers": 0.5, "frame": 0.25}
+US_CLUTTER_P = {"vanity": 0.1, "separator": 0.35, "side": 0.45, "stickers": 0.5, "frame": 0.25}
 _STICKER_TEXT = [
     "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
     "12", "05", "11", "04", "16", "24", "2016", "2019", "2000", "2023", "7", "6", "A 1234567",
@@ -511,7 +511,9 @@ def _us_stickers(canvas, tb, rng):
 
 
 def _us_side(canvas, tb, rng, sides, color):
-    """Tiny stacked words, a vertical word or a logo at the plate ends, left of/right of the text."""
+    """Clutter at the plate ends, left of/right of the text: tiny stacked words, a vertical
+    word, a logo, upright characters stacked over the text's height or a picture panel.
+    Real labels leave all of it out; on real US crops it was read as an extra first character."""
     h, w = canvas.shape[:2]
     ch = tb[3] - tb[1]
     for side in sides:
@@ -521,8 +523,37 @@ def _us_side(canvas, tb, rng, sides, color):
             continue
         col = color if rng.random() < 0.6 else _color(rng, 0, 200)
         fam = rng.choice(["sans_bold", "din", "narrow_bold", "sans_cond_bold", "serif"])
-        kind = int(rng.integers(3))
-        if kind == 0:  # 2-3 tiny stacked words or letters
+        kind = int(rng.integers(5))
+        if kind == 3:  # 2-3 upright characters stacked over the text's height (D/C, T/R/K, 4/H)
+            n = int(rng.integers(2, 4))
+            gap = max(1, int(ch * 0.04))
+            lh = (ch - (n - 1) * gap) // n
+            lw = min(rw, int(lh * rng.uniform(0.7, 1.0)))
+            if lh < 4 or lw < 3:
+                continue
+            x = rx0 + (rw - lw) // 2 if rng.random() < 0.5 else (rx1 - lw if side == "left" else rx0)
+            y = tb[1]
+            for _ in range(n):
+                c = ALNUM[int(rng.integers(len(ALNUM)))] if rng.random() < 0.3 else LETTERS[int(rng.integers(26))]
+                _place_line(canvas, [c], fam, col, (x, y, x + lw, y + lh), rng, shadow=False)
+                y += lh + gap
+        elif kind == 4:  # a specialty plate's picture panel: a graphic with a word or number on it
+            s = int(min(rw, ch * rng.uniform(0.8, 1.4)))
+            if s < 8:
+                continue
+            x = rx0 + (rw - s) // 2
+            y = max(0, min(h - s, (tb[1] + tb[3]) // 2 - s // 2))
+            if rng.random() < 0.5:
+                cv2.rectangle(canvas, (x, y), (x + s, y + s), _color(rng, 0, 255), -1)
+            _us_graphic(canvas, (x, y, x + s, y + s), rng, _color(rng, 0, 255))
+            if rng.random() < 0.7:
+                word = (_SIDE_STACK[int(rng.integers(len(_SIDE_STACK)))] if rng.random() < 0.6
+                        else str(int(rng.integers(1, 100))))
+                wh = int(s * rng.uniform(0.2, 0.4))
+                wy = y + int(rng.integers(0, max(1, s - wh)))
+                _place_line(canvas, list(word), fam, _color(rng, 0, 255), (x, wy, x + s, wy + wh), rng,
+                            shadow=False)
+        elif kind == 0:  # 2-3 tiny stacked words or letters
             n = int(rng.integers(2, 4))
             lh = int(ch * rng.uniform(0.2, min(0.42, 0.85 / n)))
             gap = max(1, lh // 4)
@@ -627,7 +658,7 @@ def plate_us(rng, backgrounds=None):
         tokens = split
         style = functools.partial(_us_graphic, color=fg)
     sides = [["left"], ["right"], ["left", "right"]][int(rng.integers(3))] if on["side"] else []
-    reserve = int(w * rng.uniform(0.09, 0.14)) if sides else 0
+    reserve = int(w * rng.uniform(0.09, 0.2)) if sides else 0
     fam = rng.choice(["gothic_c", "gothic_d", "gothic_e", "gothic_b", "din", "narrow_bold",
                       "sans_cond_bold", "lib_mono_bold", "gothic_em"])
     th = rng.uniform(0.38, 0.52)
