@@ -55,3 +55,13 @@ def test_an_exhausted_budget_stops_at_the_next_step():
     budget.update(0, 0)
     clock.t += 120
     assert budget.update(100, 0) == 101
+
+
+def test_learning_rate_warms_up_then_decays_to_its_floor():
+    from training.loop import warm_cosine
+
+    lrs = [warm_cosine(1e-3, s, 1000, warm=100, floor=0.02) for s in range(1001)]
+    assert abs(lrs[0] - 1e-5) < 1e-12 and lrs[99] > 0.97e-3  # linear warm-up to (nearly) the base rate
+    assert max(lrs) <= 1e-3 and all(a >= b for a, b in zip(lrs[100:], lrs[101:]))  # no rise after warm-up
+    assert abs(lrs[1000] - 2e-5) < 1e-9 and abs(lrs[500] - 1e-3 * 0.51) < 1e-9
+    assert warm_cosine(1e-3, 50, 0, warm=10, floor=0.02) == 1e-3  # total not planned yet: full rate

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from training.budget import StepBudget
 from training.evaluation import rewrite_figures, run_eval, training_command
+from training.loop import Run, configure_tf, warm_cosine
 
 log = logging.getLogger("train_detector")
 REPO = Path(__file__).resolve().parents[1]
@@ -83,30 +83,17 @@ def main(argv=None) -> int:
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
 
-    import tensorflow as tf
-
     from training.anchors import decode, iou_matrix, make_anchors
     from training.det_data import BatchMaker, load_voc_folder
     from training.det_model import build_detector
     from training.fonts import check_fonts
 
     check_fonts()
-    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
-    tf.random.set_seed(args.seed)
+    tf = configure_tf(args.threads, args.seed)
     anchors = make_anchors(args.size)
     model = build_detector(alpha=args.alpha, size=args.size)
-    opt = tf.keras.optimizers.Adam(learning_rate=args.lr)
-    opt.build(model.trainable_variables)
-    step_var = tf.Variable(0, dtype=tf.int64, trainable=False)
-    total_var = tf.Variable(args.steps, dtype=tf.int64, trainable=False)
-    elapsed_var = tf.Variable(0.0, dtype=tf.float64, trainable=False)
-    ckpt = tf.train.Checkpoint(model=model, optimizer=opt, step=step_var, total=total_var, elapsed=elapsed_var)
-    manager = tf.train.CheckpointManager(ckpt, str(work / "ckpt"), max_to_keep=2)
-    if manager.latest_checkpoint:
-        ckpt.restore(manager.latest_checkpoint)
-        log.info("resumed from %s at step %d of %d", manager.latest_checkpoint, int(step_var), int(total_var))
-    prior_minutes = float(elapsed_var)
+    run = Run(model, args.lr, work, steps=args.steps, minutes=args.minutes, t_start=t_start)
+    opt = run.opt
 
     @tf.function(reduce_retracing=True)
     def train_step(x, y_cls, y_box):
@@ -163,33 +150,26 @@ def main(argv=None) -> int:
         return hits / max(n, 1), false / max(len(val), 1)
 
     maker = BatchMaker(args.workers, args.backgrounds, args.real if os.path.isdir(args.real) else None,
-                       args.size, args.batch, args.real_fraction, args.seed, start=int(step_var))
+                       args.size, args.batch, args.real_fraction, args.seed, start=run.step)
     maker2 = None
-    warm = 500
     t_loop = time.time()
-    step0 = int(step_var)
+    step0 = run.step
     last_ckpt = time.time()
     hist = []
-    budget = None if args.steps else StepBudget(args.minutes, prior_minutes, t_start)
     try:
-        while True:
-            step, total = int(step_var), int(total_var)
-            if total and step >= total:
-                break
-            if budget is not None:  # a busy machine (or a resume) still ends on time
-                total_var.assign(budget.update(step, total))
-                total = int(total_var)
+        while not run.finished():
+            step, total = run.step, run.total
             frac = step / max(total, 1) if total else 0.0
             if frac >= 0.5 and maker2 is None and args.real_fraction > 0:  # fine-tune: more real frames
                 maker.close()
                 maker2 = maker = BatchMaker(args.workers, args.backgrounds, args.real, args.size, args.batch,
                                             min(0.6, args.real_fraction * 2), args.seed + 7, start=step)
-            lr = args.lr * min(1.0, (step + 1) / warm) * (0.5 * (1 + np.cos(np.pi * min(frac, 1.0))) * 0.97 + 0.03)
+            lr = warm_cosine(args.lr, step, total, warm=500, floor=0.03)
             opt.learning_rate.assign(lr)
             x, yc, yb = maker.next()
             f, loc = train_step(tf.constant(x.astype(np.float32)), tf.constant(yc), tf.constant(yb))
             hist.append((float(f), float(loc)))
-            step_var.assign_add(1)
+            run.advance()
             step += 1
             if step % 50 == 0 or args.tiny:
                 el = time.time() - t_loop
@@ -199,17 +179,15 @@ def main(argv=None) -> int:
                 log.info("step %d/%d focal %.3f loc %.3f lr %.2e %.1f img/s eta %.1f min", step, total,
                          h[0], h[1], lr, rate * args.batch, eta)
             if time.time() - last_ckpt > 300:
-                elapsed_var.assign(prior_minutes + (time.time() - t_start) / 60)
-                manager.save()
+                run.save()
                 last_ckpt = time.time()
                 r, fp = val_recall()
                 log.info("checkpoint at step %d; ro-dashcam/valid (60 frames, full frame): recall@0.5 %.3f, "
                          "false/img %.2f", step, r, fp)
     finally:
         maker.close()
-    elapsed_var.assign(prior_minutes + (time.time() - t_start) / 60)
-    manager.save()
-    train_minutes = float(elapsed_var)
+    run.save()
+    train_minutes = run.minutes()
 
     from training.det_data import real_window
     from training.export_detector import export_detector
@@ -225,14 +203,14 @@ def main(argv=None) -> int:
     out = Path(args.out)
     path = export_detector(model, anchors, rep, out / "detect.tflite")
     (out / "labelmap.txt").write_text("plate\n")
-    figures = {"train_minutes": round(train_minutes, 1), "steps": int(step_var), "batch": args.batch,
+    figures = {"train_minutes": round(train_minutes, 1), "steps": run.step, "batch": args.batch,
                "real_fraction": args.real_fraction,
                "alpha": args.alpha, "size": args.size, "anchors": int(len(anchors)),
                "size_kb": round(path.stat().st_size / 1024, 1)}
     r, fp = val_recall()
     figures["val60_recall50_float"], figures["val60_false_per_image_float"] = round(r, 3), round(fp, 2)
     evals = {} if args.no_eval else evaluate_real(out, args)
-    figures["total_minutes"] = round(prior_minutes + (time.time() - t_start) / 60, 1)
+    figures["total_minutes"] = round(run.minutes(), 1)
     figures["command"] = training_command("training.train_detector", argv)
     figures["score_threshold"] = chosen_threshold(evals)
     rewrite_figures(out, evals, figures)

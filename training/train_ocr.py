@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from training.budget import StepBudget
 from training.evaluation import rewrite_figures, run_eval, training_command
+from training.loop import Run, configure_tf, warm_cosine
 
 log = logging.getLogger("train_ocr")
 REPO = Path(__file__).resolve().parents[1]
@@ -109,24 +109,13 @@ def main(argv=None) -> int:
         log.info("no real crops used")
     log.info("synthetic: %d train, %d validation (%.0f s so far)", len(s_tr_x), n_val, time.time() - t_start)
 
-    import tensorflow as tf
-
-    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
-    tf.random.set_seed(args.seed)
+    tf = configure_tf(args.threads, args.seed)
     from training.ocr_model import build_ocr_model
 
     model = build_ocr_model(width=args.width)
-    opt = tf.keras.optimizers.Adam(learning_rate=args.lr)
-    opt.build(model.trainable_variables)  # create slots now so a resume restores them
-    step_var = tf.Variable(0, dtype=tf.int64, trainable=False)
-    total_var = tf.Variable(args.steps, dtype=tf.int64, trainable=False)
-    elapsed_var = tf.Variable(0.0, dtype=tf.float64, trainable=False)  # minutes, over resumes
-    ckpt = tf.train.Checkpoint(model=model, optimizer=opt, step=step_var, total=total_var, elapsed=elapsed_var)
-    manager = tf.train.CheckpointManager(ckpt, str(work / "ckpt"), max_to_keep=2)
-    if manager.latest_checkpoint:
-        ckpt.restore(manager.latest_checkpoint)
-        log.info("resumed from %s at step %d of %d", manager.latest_checkpoint, int(step_var), int(total_var))
+    run = Run(model, args.lr, work, steps=args.steps, minutes=args.minutes, t_start=t_start,
+              budget_every=100, budget_warmup=150)
+    opt = run.opt
 
     T = model.output_shape[2]
 
@@ -157,7 +146,7 @@ def main(argv=None) -> int:
         truth = [label_text(t, alphabet) for t in y]
         return float(np.mean([a == b for a, b in zip(preds, truth)]))
 
-    rng = np.random.default_rng(args.seed + int(step_var))
+    rng = np.random.default_rng(args.seed + run.step)
     n_real = 0 if r_tr_x is None else int(round(args.batch * args.real_fraction))
     n_syn = args.batch - n_real
 
@@ -176,27 +165,17 @@ def main(argv=None) -> int:
         ylen = (y >= 0).sum(1).astype(np.int32)
         return x, np.maximum(y, 0).astype(np.int32), ylen
 
-    warm = 300
-    prior_minutes = float(elapsed_var)
     t_loop = time.time()
-    step0 = int(step_var)
+    step0 = run.step
     last_ckpt = time.time()
     losses = []
-    budget = None if args.steps else StepBudget(args.minutes, prior_minutes, t_start, every=100, warmup=150)
-    while True:
-        step = int(step_var)
-        total = int(total_var)
-        if total and step >= total:
-            break
-        if budget is not None:  # a busy machine (or a resume) still ends on time
-            total_var.assign(budget.update(step, total))
-            total = int(total_var)
-        frac = step / max(total, 1) if total else 0.0
-        lr = args.lr * min(1.0, (step + 1) / warm) * (0.5 * (1 + np.cos(np.pi * min(frac, 1.0))) * 0.98 + 0.02)
+    while not run.finished():
+        step, total = run.step, run.total
+        lr = warm_cosine(args.lr, step, total, warm=300, floor=0.02)
         opt.learning_rate.assign(lr)
         x, y, ylen = batch()
         losses.append(float(train_step(tf.constant(x), tf.constant(y), tf.constant(ylen))))
-        step_var.assign_add(1)
+        run.advance()
         step += 1
         if step % 200 == 0 or (args.tiny and step % 10 == 0):
             el = time.time() - t_loop
@@ -204,15 +183,13 @@ def main(argv=None) -> int:
             eta = (total - step) / rate / 60 if total else float("nan")
             log.info("step %d/%d loss %.3f lr %.2e %.0f img/s eta %.1f min", step, total,
                      float(np.mean(losses[-200:])), lr, rate * args.batch, eta)
-        if time.time() - last_ckpt > 300 or (total and step >= total):
-            elapsed_var.assign(prior_minutes + (time.time() - t_start) / 60)
-            manager.save()
+        if time.time() - last_ckpt > 300:
+            run.save()
             last_ckpt = time.time()
             log.info("checkpoint at step %d; val exact: synthetic %.3f, real %.3f", step,
                      accuracy(s_val_x[:1000], s_val_y[:1000]), accuracy(r_val_x, r_val_y))
-    elapsed_var.assign(prior_minutes + (time.time() - t_start) / 60)
-    manager.save()
-    train_minutes = float(elapsed_var)
+    run.save()
+    train_minutes = run.minutes()
     acc_syn, acc_real = accuracy(s_val_x, s_val_y), accuracy(r_val_x, r_val_y)
     log.info("trained: val exact synthetic %.3f, real (held-out br-crops) %.3f", acc_syn, acc_real)
 
@@ -228,7 +205,7 @@ def main(argv=None) -> int:
     log.info("int8 model %s (%.0f KB): val exact synthetic %.3f, real %.3f", tfl, tfl.stat().st_size / 1024,
              int8_syn, int8_real)
     figures = {
-        "train_minutes": round(train_minutes, 1), "steps": int(step_var), "batch": args.batch,
+        "train_minutes": round(train_minutes, 1), "steps": run.step, "batch": args.batch,
         "val_exact_synthetic_float": round(acc_syn, 4), "val_exact_brcrops_float": round(acc_real, 4),
         "val_exact_synthetic_int8": round(int8_syn, 4), "val_exact_brcrops_int8": round(int8_real, 4),
         "size_kb": round(tfl.stat().st_size / 1024, 1),
@@ -238,7 +215,7 @@ def main(argv=None) -> int:
     evals = {}
     if not args.no_eval:
         evals = evaluate_real(out, args)
-    total_minutes = prior_minutes + (time.time() - t_start) / 60
+    total_minutes = run.minutes()
     figures["total_minutes"] = round(total_minutes, 1)
     rewrite_figures(out, evals, figures)
     write_card(out, figures, evals)

@@ -1,0 +1,84 @@
+"""What both trainers share: a run that checkpoints, resumes where it stopped,
+ends inside its time budget and follows one learning-rate curve."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from pathlib import Path
+
+from training.budget import StepBudget
+
+log = logging.getLogger("training")
+
+
+def configure_tf(threads: int, seed: int):
+    """TensorFlow with explicit threads (one inter-op pool: 2 cores) and a seed."""
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    tf.random.set_seed(seed)
+    return tf
+
+
+def warm_cosine(base: float, step: int, total: int, warm: int, floor: float) -> float:
+    """Linear warm-up over `warm` steps, then cosine decay to `floor` x base at `total`."""
+    frac = min(step / total, 1.0) if total else 0.0
+    return base * min(1.0, (step + 1) / warm) * (0.5 * (1 + math.cos(math.pi * frac)) * (1 - floor) + floor)
+
+
+class Run:
+    """Model, Adam optimizer, step, planned total and minutes spent, checkpointed together.
+
+    `steps` > 0 fixes the step count; otherwise `minutes` is the budget for
+    the whole run (including time before `t_start` spent by earlier, resumed
+    runs) and the total follows the machine's speed (training.budget).
+    """
+
+    def __init__(self, model, lr: float, work: Path, *, steps: int, minutes: float, t_start: float,
+                 budget_every: int = 50, budget_warmup: int = 60) -> None:
+        import tensorflow as tf
+
+        self.opt = tf.keras.optimizers.Adam(learning_rate=lr)
+        self.opt.build(model.trainable_variables)  # create slots now so a resume restores them
+        self._step = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self._total = tf.Variable(steps, dtype=tf.int64, trainable=False)
+        self._elapsed = tf.Variable(0.0, dtype=tf.float64, trainable=False)  # minutes, over resumes
+        ckpt = tf.train.Checkpoint(model=model, optimizer=self.opt, step=self._step, total=self._total,
+                                   elapsed=self._elapsed)
+        self._manager = tf.train.CheckpointManager(ckpt, str(Path(work) / "ckpt"), max_to_keep=2)
+        if self._manager.latest_checkpoint:
+            ckpt.restore(self._manager.latest_checkpoint)
+            log.info("resumed from %s at step %d of %d", self._manager.latest_checkpoint, self.step, self.total)
+        self.prior_minutes = float(self._elapsed)
+        self.t_start = t_start
+        self._budget = None if steps else StepBudget(minutes, self.prior_minutes, t_start,
+                                                     every=budget_every, warmup=budget_warmup)
+
+    @property
+    def step(self) -> int:
+        return int(self._step)
+
+    @property
+    def total(self) -> int:
+        """Planned steps (0 until the budget has measured the speed)."""
+        return int(self._total)
+
+    def finished(self) -> bool:
+        """True once the planned steps are done; re-plans from the recent speed first."""
+        if self._budget is not None:
+            self._total.assign(self._budget.update(self.step, self.total))
+        return bool(self.total) and self.step >= self.total
+
+    def advance(self) -> None:
+        self._step.assign_add(1)
+
+    def minutes(self) -> float:
+        """Minutes spent by this run, resumes included."""
+        return self.prior_minutes + (time.time() - self.t_start) / 60
+
+    def save(self) -> None:
+        self._elapsed.assign(self.minutes())
+        self._manager.save()
