@@ -127,3 +127,26 @@ def test_a_serif_i_has_bars_top_and_bottom_that_a_plain_i_lacks() -> None:
     top, mid = slice(4, 7), slice(serif.shape[0] // 2 - 1, serif.shape[0] // 2 + 2)
     assert cols(serif, top) > 1.8 * cols(serif, mid)  # the bar is wider than the stem
     assert cols(plain, top) <= 1.2 * cols(plain, mid)  # a plain I is one stem
+
+
+def test_cached_glyphs_draw_what_pil_draws_in_place() -> None:
+    """The glyph cache only moves a glyph by under half a pixel from where PIL would draw it."""
+    from PIL import Image, ImageDraw
+
+    from training.fonts import load_font
+    from training.plate_render import _text_line
+
+    text = "W8B0IQ"
+    mask, _ = _text_line(list(text), "din", np.random.default_rng(0), 1.0)
+    font = load_font("din", 72)
+    cap_top = font.getbbox("H0")[1]
+    img = Image.new("L", (mask.shape[1], mask.shape[0]), 0)
+    draw, x = ImageDraw.Draw(img), 2
+    for ch in text:
+        w = int(font.getlength(ch))
+        draw.text((x + (w - font.getlength(ch)) / 2, 4 - cap_top), ch, font=font, fill=255)
+        x += w
+    direct = np.asarray(img, np.float32) / 255.0
+    ink_a, ink_b = mask > 0.5, direct > 0.5
+    assert (ink_a & ink_b).sum() / (ink_a | ink_b).sum() > 0.9
+    assert np.abs(mask - direct).mean() < 0.03
