@@ -150,3 +150,13 @@ def test_cached_glyphs_draw_what_pil_draws_in_place() -> None:
     ink_a, ink_b = mask > 0.5, direct > 0.5
     assert (ink_a & ink_b).sum() / (ink_a | ink_b).sum() > 0.9
     assert np.abs(mask - direct).mean() < 0.03
+
+
+def test_render_benchmark_command_prints_one_json_line(capsys) -> None:
+    import json
+
+    from training.bench_render import main
+
+    assert main(["--n", "5", "--repeats", "1", "--backgrounds", ""]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["n"] == 5 and result["ms_per_crop"] > 0
