@@ -14,13 +14,15 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.argtypes import positive_int
+
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--n", type=int, default=300, help="crops per repeat")
-    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--n", type=positive_int, default=300, help="crops per repeat")
+    p.add_argument("--repeats", type=positive_int, default=3)
     p.add_argument("--backgrounds", default=str(SHARED / "train" / "backgrounds"))
     a = p.parse_args(argv)
     from training.degrade import degrade

@@ -124,8 +124,7 @@ def _text_line(tokens: list[str], family: str, rng: np.random.Generator,
     never saw one reads it as T).
     """
     font = load_font(family, ref)
-    cap_top, cap_bot = font.getbbox("H0")[1], font.getbbox("H0")[3]
-    cap_h = cap_bot - cap_top
+    cap_top, cap_h = _caps(family, ref)
     pieces: list[tuple[str, str, int]] = []  # kind, char, width
     for t in tokens:
         if t == " ":
@@ -172,6 +171,13 @@ def _text_line(tokens: list[str], family: str, rng: np.random.Generator,
     return mask, emblems
 
 
+@functools.lru_cache(maxsize=64)
+def _caps(family: str, ref: int) -> tuple[int, int]:
+    """Top and height of the capitals (what a plate line is cropped to) at size ref."""
+    _, top, _, bottom = load_font(family, ref).getbbox("H0")
+    return top, bottom - top
+
+
 @functools.lru_cache(maxsize=2048)
 def _glyph(family: str, ref: int, ch: str) -> tuple[np.ndarray, int]:
     """One character's ink (uint8, the text line's height) and its left padding.
@@ -180,9 +186,9 @@ def _glyph(family: str, ref: int, ch: str) -> tuple[np.ndarray, int]:
     few dozen glyphs per font, so each is drawn once per process.
     """
     font = load_font(family, ref)
-    cap_top, cap_bot = font.getbbox("H0")[1], font.getbbox("H0")[3]
+    cap_top, cap_h = _caps(family, ref)
     pad = ref // 4  # room for overhangs (italics, wide serifs)
-    img = Image.new("L", (int(np.ceil(font.getlength(ch))) + 2 * pad, cap_bot - cap_top + 8), 0)
+    img = Image.new("L", (int(np.ceil(font.getlength(ch))) + 2 * pad, cap_h + 8), 0)
     ImageDraw.Draw(img).text((pad, 4 - cap_top), ch, font=font, fill=255)
     glyph = np.asarray(img).copy()
     glyph.setflags(write=False)
