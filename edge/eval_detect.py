@@ -1,7 +1,7 @@
 """Plate detector recall, false detections and speed on labelled photos: the
 `eval-detect` command.
 
-DIR holds photos (NAME.jpg, .jpeg or .png) with OpenALPR-style NAME.txt
+DIR holds photos (NAME.jpg, .png, .bmp, .tif, .webp, any case) with OpenALPR-style NAME.txt
 labels (lines `NAME.jpg<TAB>x<TAB>y<TAB>w<TAB>h<TAB>TEXT`, one per plate) or
 Pascal VOC NAME.xml (every <object>'s <bndbox> is a plate). A label file
 without its photo is skipped; a photo whose label says nothing is a photo
@@ -41,14 +41,13 @@ from edge.argtypes import fraction, nonzero_float, positive_int
 from edge.cli import out
 from edge.config import DetectorConfig
 from edge.detector import MODES, Detector, SsdTfliteDetector
-from edge.evaluate import DataError, read_image
+from edge.evaluate import DataError, photo_for, read_image
 from edge.types import Box, Detection
 
 log = logging.getLogger(__name__)
 
 MODEL_DIR = Path(__file__).resolve().parents[1] / "tflite_graphs" / "plates"
 DEFAULT_MODEL = MODEL_DIR / "detect.tflite"
-IMAGE_EXTS = (".jpg", ".jpeg", ".png")
 # the daemon's default (config.yaml), so eval-detect measures what it runs
 DEFAULT_SCORE = next(f.default for f in dataclasses.fields(DetectorConfig) if f.name == "score_threshold")
 FALSE_IOU = 0.3
@@ -73,18 +72,6 @@ class Result:
 
 
 # ---------------------------------------------------------------- labels
-
-def _photo_for(label: Path, named: str | None = None) -> Path | None:
-    for ext in IMAGE_EXTS + tuple(e.upper() for e in IMAGE_EXTS):
-        p = label.with_suffix(ext)
-        if p.is_file():
-            return p
-    if named:
-        p = label.parent / Path(named).name
-        if p.is_file():
-            return p
-    return None
-
 
 def read_openalpr(txt: Path) -> tuple[str | None, tuple[Box, ...]]:
     """NAME.txt -> (image name from the first line, plate boxes)."""
@@ -136,11 +123,11 @@ def load_labelled(images_dir: Path) -> list[Labelled]:
         reader = {".txt": read_openalpr, ".xml": read_voc}.get(label.suffix.lower())
         if reader is None or not label.is_file():
             continue
-        photo = _photo_for(label)
+        photo = photo_for(label)
         if photo is None and label.suffix.lower() == ".txt":
             continue  # a README or notes file, not a label
         named, plates = reader(label)
-        photo = photo or _photo_for(label, named)
+        photo = photo or photo_for(label, named)
         if photo is None:
             log.warning("%s: no photo beside it, skipped", label)
             continue

@@ -74,6 +74,20 @@ def read_image(path: Path, flags: int = cv2.IMREAD_GRAYSCALE) -> np.ndarray | No
     return img
 
 
+def photo_for(label: Path, named: str | None = None) -> Path | None:
+    """The photo a label file describes: NAME.<image ext> beside NAME.txt/.xml
+    (any case), else the file the label itself names, else None."""
+    for ext in IMAGE_EXTS + tuple(e.upper() for e in IMAGE_EXTS):
+        p = label.with_suffix(ext)
+        if p.is_file():
+            return p
+    if named:
+        p = label.parent / Path(named).name
+        if p.is_file():
+            return p
+    return None
+
+
 def _require_dir(path: Path) -> None:
     if not path.is_dir():
         raise DataError(f"{path}: not a directory")
@@ -135,36 +149,46 @@ def _parse_box_line(txt: Path, line_no: int, line: str) -> tuple[str, tuple[floa
 
 
 def load_boxes(images_dir: Path, margin: float = 0.0) -> list[Sample]:
-    """Crops cut from OpenALPR-style NAME.jpg + NAME.txt (`NAME x y w h TEXT`)."""
+    """Crops cut from OpenALPR-style NAME.jpg + NAME.txt (`NAME x y w h TEXT`).
+
+    A .txt with no photo beside it and none named by a parsable first line
+    (a README, notes) is not a label and is passed over.
+    """
     _require_dir(images_dir)
-    label_files = sorted(images_dir.glob("*.txt"))
+    label_files = sorted(p for p in images_dir.glob("*.txt") if p.is_file())
     if not label_files:
         raise DataError(f"{images_dir}: no NAME.txt box labels")
     samples: list[Sample] = []
     for txt in label_files:
         try:
-            lines = txt.read_text(encoding="utf-8").splitlines()
+            lines = [(n, line) for n, line in enumerate(txt.read_text(encoding="utf-8").splitlines(), 1)
+                     if line.strip()]
         except (OSError, UnicodeDecodeError) as e:
             raise DataError(f"{txt}: cannot read ({e})") from None
-        image: np.ndarray | None = None
-        for line_no, line in enumerate(lines, 1):
-            if not line.strip():
+        path = photo_for(txt)
+        if path is None:
+            if not lines:
                 continue
-            name, box, text = _parse_box_line(txt, line_no, line)
-            if image is None:
-                path = images_dir / name
-                if not path.is_file():
-                    log.warning("%s: image %s not found, skipped", txt, path)
-                    break
-                image = read_image(path)
-                if image is None:
-                    break
+            try:
+                named = _parse_box_line(txt, *lines[0])[0]
+            except DataError:
+                log.debug("%s: not a box label (no photo beside it), skipped", txt)
+                continue
+            path = photo_for(txt, named)
+            if path is None:
+                log.warning("%s: image %s not found, skipped", txt, images_dir / named)
+                continue
+        image = read_image(path)
+        if image is None:
+            continue
+        for line_no, line in lines:
+            _, box, text = _parse_box_line(txt, line_no, line)
             try:
                 crop = crop_box(image, *box, margin=margin)
             except ValueError as e:
                 log.warning("%s:%d: %s, skipped", txt, line_no, e)
                 continue
-            samples.append(Sample(f"{name}#{line_no}" if line_no > 1 else name, crop, text))
+            samples.append(Sample(f"{path.name}#{line_no}" if line_no > 1 else path.name, crop, text))
     if not samples:
         raise DataError(f"{images_dir}: no readable labelled images")
     return samples

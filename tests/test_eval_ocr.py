@@ -96,6 +96,27 @@ def test_boxes_mode_cuts_crops_from_labelled_photos(capsys, tmp_path, render_pla
     assert code == 0 and result["n"] == 1 and fakes[0].shapes == [(h, w)]
 
 
+def test_boxes_mode_finds_the_photo_by_its_label_name_and_passes_over_notes(capsys, tmp_path, render_plate,
+                                                                            fakes):
+    photo = np.full((100, 300), 90, np.uint8)
+    plate = render_plate("1AB2345", height=20)
+    h, w = plate.shape
+    photo[40:40 + h, 20:20 + w] = plate
+    cv2.imwrite(str(tmp_path / "car2.PNG"), photo)  # the label says .jpg; the photo is a .PNG
+    (tmp_path / "car2.txt").write_text(f"car2.jpg 20 40 {w} {h} 1AB2345\n")
+    (tmp_path / "README.txt").write_text("Photos of cars, one plate each.\n")
+    code, result, _ = run_cli(capsys, "--crops", str(tmp_path), "--boxes", "--readers", "tflite")
+    assert code == 0 and result["n"] == 1 and fakes[0].shapes == [(h, w)]
+
+
+def test_boxes_label_with_a_bad_line_is_a_one_line_error_naming_file_and_line(capsys, tmp_path, fakes):
+    cv2.imwrite(str(tmp_path / "car3.jpg"), np.zeros((50, 50), np.uint8))
+    (tmp_path / "car3.txt").write_text("car3.jpg 1 1 10 5 AB1\ncar3.jpg one 1 10 5 AB2\n")
+    code, _, err = run_cli(capsys, "--crops", str(tmp_path), "--boxes")
+    assert code == EXIT_INPUT and f"{tmp_path / 'car3.txt'}:2: expected NAME x y w h TEXT" in err
+    assert err.count("\n") == 1
+
+
 def test_report_shows_misread_crops_with_truth_and_readings(capsys, crops, fakes, tmp_path):
     fakes[1].readings[2] = Reading("KA1234", 0.5)  # c is now read right by all
     report = tmp_path / "report"
