@@ -1,11 +1,12 @@
 """Plate detector recall, false detections and speed on labelled photos: the
 `eval-detect` command.
 
-DIR holds photos (NAME.jpg, .png, .bmp, .tif, .webp, any case) with OpenALPR-style NAME.txt
-labels (lines `NAME.jpg<TAB>x<TAB>y<TAB>w<TAB>h<TAB>TEXT`, one per plate) or
-Pascal VOC NAME.xml (every <object>'s <bndbox> is a plate). A label file
-without its photo is skipped; a photo whose label says nothing is a photo
-with no plates.
+DIR holds photos (NAME.jpg, .png, .bmp, .tif, .webp, any case) with
+OpenALPR-style NAME.txt labels (lines `NAME.jpg<TAB>x<TAB>y<TAB>w<TAB>h<TAB>TEXT`,
+one per plate) or Pascal VOC NAME.xml (every <object>'s <bndbox> is a plate;
+in a set that also labels other classes, only the objects whose class name
+is plate-like). A label file without its photo is skipped; a photo whose
+label says nothing is a photo with no plates.
 
 Scoring: detections are matched one-to-one to labelled plates, best score
 first, each to the unmatched plate it overlaps most, at IoU >= 0.5 (for
@@ -27,6 +28,7 @@ import argparse
 import dataclasses
 import json
 import logging
+import re
 import statistics
 import time
 import xml.etree.ElementTree as ET
@@ -51,6 +53,7 @@ DEFAULT_MODEL = MODEL_DIR / "detect.tflite"
 # the daemon's default (config.yaml), so eval-detect measures what it runs
 DEFAULT_SCORE = next(f.default for f in dataclasses.fields(DetectorConfig) if f.name == "score_threshold")
 FALSE_IOU = 0.3
+PLATE_CLASS = re.compile(r"plate|licen[cs]e|number|^lpr?$", re.IGNORECASE)
 TRUTH_COLOUR = (0, 200, 0)  # BGR green
 FOUND_COLOUR = (0, 0, 255)  # BGR red
 
@@ -95,8 +98,8 @@ def read_openalpr(txt: Path) -> tuple[str | None, tuple[Box, ...]]:
     return name, tuple(boxes)
 
 
-def read_voc(xml: Path) -> tuple[str | None, tuple[Box, ...]]:
-    """NAME.xml (Pascal VOC) -> (<filename>, every object's box)."""
+def read_voc_objects(xml: Path) -> tuple[str | None, tuple[tuple[str, Box], ...]]:
+    """NAME.xml (Pascal VOC) -> (<filename>, (class name, box) of every object)."""
     try:
         root = ET.parse(xml).getroot()
     except (OSError, ET.ParseError) as e:
@@ -110,33 +113,51 @@ def read_voc(xml: Path) -> tuple[str | None, tuple[Box, ...]]:
             raise DataError(f"{xml}: object {k}: expected <bndbox> with xmin ymin xmax ymax") from None
         if x1 <= x0 or y1 <= y0:
             raise DataError(f"{xml}: object {k}: empty box")
-        boxes.append(Box(x0, y0, x1, y1))
+        boxes.append(((obj.findtext("name") or "").strip(), Box(x0, y0, x1, y1)))
     return root.findtext("filename"), tuple(boxes)
 
 
+def is_plate_class(name: str) -> bool:
+    """A VOC class name that means a number plate ('license-plate', 'plate', 'LP', ...)."""
+    return PLATE_CLASS.search(name) is not None
+
+
 def load_labelled(images_dir: Path) -> list[Labelled]:
-    """Every photo in DIR with a NAME.txt or NAME.xml label beside it."""
+    """Every photo in DIR with a NAME.txt or NAME.xml label beside it.
+
+    VOC sets that also label other things (cars, people) are scored on their
+    plates only: when any object of the set has a plate-like class name, the
+    objects of other classes are left out (and listed in the log).
+    """
     if not images_dir.is_dir():
         raise DataError(f"{images_dir}: not a directory")
-    found: dict[Path, Labelled] = {}
+    found: dict[Path, tuple[tuple[str, Box], ...]] = {}
     for label in sorted(images_dir.iterdir()):
-        reader = {".txt": read_openalpr, ".xml": read_voc}.get(label.suffix.lower())
-        if reader is None or not label.is_file():
+        kind = label.suffix.lower()
+        if kind not in (".txt", ".xml") or not label.is_file():
             continue
         photo = photo_for(label)
-        if photo is None and label.suffix.lower() == ".txt":
+        if photo is None and kind == ".txt":
             continue  # a README or notes file, not a label
-        named, plates = reader(label)
+        if kind == ".txt":
+            named, boxes = read_openalpr(label)
+            objects = tuple(("plate", b) for b in boxes)
+        else:
+            named, objects = read_voc_objects(label)
         photo = photo or photo_for(label, named)
         if photo is None:
             log.warning("%s: no photo beside it, skipped", label)
             continue
         if photo in found:
             raise DataError(f"{label}: {photo.name} is labelled twice")
-        found[photo] = Labelled(photo, plates)
+        found[photo] = objects
     if not found:
         raise DataError(f"{images_dir}: no labelled images (NAME.jpg/.png with NAME.txt or NAME.xml)")
-    return list(found.values())
+    classes = {name for objects in found.values() for name, _ in objects}
+    keep = {c for c in classes if is_plate_class(c)} or classes
+    if keep != classes:
+        log.info("%s: scoring classes %s; left out %s", images_dir, sorted(keep), sorted(classes - keep))
+    return [Labelled(photo, tuple(b for name, b in objects if name in keep)) for photo, objects in found.items()]
 
 
 # ---------------------------------------------------------------- scoring

@@ -124,6 +124,27 @@ def test_bad_label_line_names_file_and_line(tmp_path):
         load_labelled(tmp_path)
 
 
+def voc(name: str, *objects: tuple[str, tuple[int, int, int, int]]) -> str:
+    body = "".join(f"<object><name>{c}</name><bndbox><xmin>{x0}</xmin><ymin>{y0}</ymin><xmax>{x1}</xmax>"
+                   f"<ymax>{y1}</ymax></bndbox></object>" for c, (x0, y0, x1, y1) in objects)
+    return f"<annotation><filename>{name}</filename>{body}</annotation>"
+
+
+def test_voc_sets_that_also_label_cars_are_scored_on_their_plates(tmp_path):
+    for name in ("a", "b"):
+        cv2.imwrite(str(tmp_path / f"{name}.jpg"), np.zeros((40, 60, 3), np.uint8))
+    (tmp_path / "a.xml").write_text(voc("a.jpg", ("car", (0, 0, 50, 30)), ("License-Plate", (10, 20, 30, 26))))
+    (tmp_path / "b.xml").write_text(voc("b.jpg", ("car", (5, 5, 40, 30))))  # a car whose plate is hidden
+    by_name = {item.image.name: item.plates for item in load_labelled(tmp_path)}
+    assert by_name == {"a.jpg": (Box(10, 20, 30, 26),), "b.jpg": ()}
+
+
+def test_voc_objects_of_one_unnamed_class_are_all_plates(tmp_path):
+    cv2.imwrite(str(tmp_path / "a.jpg"), np.zeros((40, 60, 3), np.uint8))
+    (tmp_path / "a.xml").write_text(voc("a.jpg", ("0", (1, 2, 21, 8)), ("0", (30, 2, 50, 8))))
+    assert load_labelled(tmp_path)[0].plates == (Box(1, 2, 21, 8), Box(30, 2, 50, 8))
+
+
 def test_missing_model_is_one_line_exit_3(tmp_path, capsys):
     d = openalpr_dir(tmp_path)
     code, _, err = run_cli(capsys, "--images", str(d), "--model", str(tmp_path / "none.tflite"))
