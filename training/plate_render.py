@@ -537,79 +537,103 @@ def _us_stickers(canvas, tb, rng):
                         shadow=False)
 
 
-def _us_side(canvas, tb, rng, sides, color):
-    """Clutter at the plate ends, left of/right of the text: tiny stacked words, a vertical
-    word, a logo, upright characters stacked over the text's height or a picture panel.
-    Real labels leave all of it out; on real US crops it was read as an extra first character."""
-    h, w = canvas.shape[:2]
+def _side_stacked_words(canvas, tb, rng, region, fam, col):
+    """2-3 tiny stacked words or letters."""
+    rx0, rx1, _ = region
     ch = tb[3] - tb[1]
+    n = int(rng.integers(2, 4))
+    lh = int(ch * rng.uniform(0.2, min(0.42, 0.85 / n)))
+    gap = max(1, lh // 4)
+    y = (tb[1] + tb[3]) // 2 - (n * lh + (n - 1) * gap) // 2
+    for _ in range(n):
+        word = (_SIDE_STACK[int(rng.integers(len(_SIDE_STACK)))] if rng.random() < 0.5
+                else LETTERS[int(rng.integers(26))])
+        _place_line(canvas, list(word), fam, col, (rx0, y, rx1, y + lh), rng, shadow=False)
+        y += lh + gap
+
+
+def _side_vertical_word(canvas, tb, rng, region, fam, col):
+    """One word written vertically."""
+    rx0, rx1, _ = region
+    rw, ch = rx1 - rx0, tb[3] - tb[1]
+    word = _SIDE_WORDS[int(rng.integers(len(_SIDE_WORDS)))]
+    mask, _ = _text_line(list(word), fam, rng, 1.0)
+    mask = np.rot90(mask, 1 if rng.random() < 0.5 else -1)
+    mh, mw = mask.shape
+    scale = min(ch * rng.uniform(0.8, 1.1) / mh, min(ch * 0.4, rw) / mw)
+    th, tw = int(mh * scale), int(mw * scale)
+    if th < 4 or tw < 3:
+        return
+    small = cv2.resize(np.ascontiguousarray(mask), (tw, th), interpolation=cv2.INTER_AREA)
+    x = rx0 + (rw - tw) // 2
+    y = max(0, min(canvas.shape[0] - th, (tb[1] + tb[3]) // 2 - th // 2))
+    _paint(canvas[y:y + th, x:x + tw], small, col)
+
+
+def _side_logo(canvas, tb, rng, region, fam, col):
+    """A small logo."""
+    rx0, rx1, _ = region
+    s = int(min(rx1 - rx0, (tb[3] - tb[1]) * rng.uniform(0.4, 0.7)))
+    if s < 5:
+        return
+    x = rx0 + (rx1 - rx0 - s) // 2
+    y = (tb[1] + tb[3]) // 2 - s // 2
+    _us_graphic(canvas, (x, y, x + s, y + s), rng, col)
+
+
+def _side_upright_chars(canvas, tb, rng, region, fam, col):
+    """2-3 upright characters stacked over the text's height (D/C, T/R/K, 4/H)."""
+    rx0, rx1, side = region
+    rw, ch = rx1 - rx0, tb[3] - tb[1]
+    n = int(rng.integers(2, 4))
+    gap = max(1, int(ch * 0.04))
+    lh = (ch - (n - 1) * gap) // n
+    lw = min(rw, int(lh * rng.uniform(0.7, 1.0)))
+    if lh < 4 or lw < 3:
+        return
+    x = rx0 + (rw - lw) // 2 if rng.random() < 0.5 else (rx1 - lw if side == "left" else rx0)
+    y = tb[1]
+    for _ in range(n):
+        c = ALNUM[int(rng.integers(len(ALNUM)))] if rng.random() < 0.3 else LETTERS[int(rng.integers(26))]
+        _place_line(canvas, [c], fam, col, (x, y, x + lw, y + lh), rng, shadow=False)
+        y += lh + gap
+
+
+def _side_picture_panel(canvas, tb, rng, region, fam, col):
+    """A specialty plate's picture panel: a graphic with a word or number on it."""
+    rx0, rx1, _ = region
+    rw, ch = rx1 - rx0, tb[3] - tb[1]
+    s = int(min(rw, ch * rng.uniform(0.8, 1.4)))
+    if s < 8:
+        return
+    x = rx0 + (rw - s) // 2
+    y = max(0, min(canvas.shape[0] - s, (tb[1] + tb[3]) // 2 - s // 2))
+    if rng.random() < 0.5:
+        cv2.rectangle(canvas, (x, y), (x + s, y + s), _color(rng, 0, 255), -1)
+    _us_graphic(canvas, (x, y, x + s, y + s), rng, _color(rng, 0, 255))
+    if rng.random() < 0.7:
+        word = (_SIDE_STACK[int(rng.integers(len(_SIDE_STACK)))] if rng.random() < 0.6
+                else str(int(rng.integers(1, 100))))
+        wh = int(s * rng.uniform(0.2, 0.4))
+        wy = y + int(rng.integers(0, max(1, s - wh)))
+        _place_line(canvas, list(word), fam, _color(rng, 0, 255), (x, wy, x + s, wy + wh), rng, shadow=False)
+
+
+# one painter per kind of side clutter, drawn with equal chance
+_SIDE_KINDS = (_side_stacked_words, _side_vertical_word, _side_logo, _side_upright_chars, _side_picture_panel)
+
+
+def _us_side(canvas, tb, rng, sides, color):
+    """Clutter at the plate ends, left of/right of the text (one of _SIDE_KINDS per side).
+    Real labels leave all of it out; on real US crops it was read as an extra first character."""
+    w = canvas.shape[1]
     for side in sides:
         rx0, rx1 = (int(w * 0.03), tb[0] - 3) if side == "left" else (tb[2] + 3, int(w * 0.97))
-        rw = rx1 - rx0
-        if rw < 6:
+        if rx1 - rx0 < 6:
             continue
         col = color if rng.random() < 0.6 else _color(rng, 0, 200)
         fam = rng.choice(["sans_bold", "din", "narrow_bold", "sans_cond_bold", "serif"])
-        kind = int(rng.integers(5))
-        if kind == 3:  # 2-3 upright characters stacked over the text's height (D/C, T/R/K, 4/H)
-            n = int(rng.integers(2, 4))
-            gap = max(1, int(ch * 0.04))
-            lh = (ch - (n - 1) * gap) // n
-            lw = min(rw, int(lh * rng.uniform(0.7, 1.0)))
-            if lh < 4 or lw < 3:
-                continue
-            x = rx0 + (rw - lw) // 2 if rng.random() < 0.5 else (rx1 - lw if side == "left" else rx0)
-            y = tb[1]
-            for _ in range(n):
-                c = ALNUM[int(rng.integers(len(ALNUM)))] if rng.random() < 0.3 else LETTERS[int(rng.integers(26))]
-                _place_line(canvas, [c], fam, col, (x, y, x + lw, y + lh), rng, shadow=False)
-                y += lh + gap
-        elif kind == 4:  # a specialty plate's picture panel: a graphic with a word or number on it
-            s = int(min(rw, ch * rng.uniform(0.8, 1.4)))
-            if s < 8:
-                continue
-            x = rx0 + (rw - s) // 2
-            y = max(0, min(h - s, (tb[1] + tb[3]) // 2 - s // 2))
-            if rng.random() < 0.5:
-                cv2.rectangle(canvas, (x, y), (x + s, y + s), _color(rng, 0, 255), -1)
-            _us_graphic(canvas, (x, y, x + s, y + s), rng, _color(rng, 0, 255))
-            if rng.random() < 0.7:
-                word = (_SIDE_STACK[int(rng.integers(len(_SIDE_STACK)))] if rng.random() < 0.6
-                        else str(int(rng.integers(1, 100))))
-                wh = int(s * rng.uniform(0.2, 0.4))
-                wy = y + int(rng.integers(0, max(1, s - wh)))
-                _place_line(canvas, list(word), fam, _color(rng, 0, 255), (x, wy, x + s, wy + wh), rng,
-                            shadow=False)
-        elif kind == 0:  # 2-3 tiny stacked words or letters
-            n = int(rng.integers(2, 4))
-            lh = int(ch * rng.uniform(0.2, min(0.42, 0.85 / n)))
-            gap = max(1, lh // 4)
-            y = (tb[1] + tb[3]) // 2 - (n * lh + (n - 1) * gap) // 2
-            for _ in range(n):
-                word = (_SIDE_STACK[int(rng.integers(len(_SIDE_STACK)))] if rng.random() < 0.5
-                        else LETTERS[int(rng.integers(26))])
-                _place_line(canvas, list(word), fam, col, (rx0, y, rx1, y + lh), rng, shadow=False)
-                y += lh + gap
-        elif kind == 1:  # one word written vertically
-            word = _SIDE_WORDS[int(rng.integers(len(_SIDE_WORDS)))]
-            mask, _ = _text_line(list(word), fam, rng, 1.0)
-            mask = np.rot90(mask, 1 if rng.random() < 0.5 else -1)
-            mh, mw = mask.shape
-            scale = min(ch * rng.uniform(0.8, 1.1) / mh, min(ch * 0.4, rw) / mw)
-            th, tw = int(mh * scale), int(mw * scale)
-            if th < 4 or tw < 3:
-                continue
-            small = cv2.resize(np.ascontiguousarray(mask), (tw, th), interpolation=cv2.INTER_AREA)
-            x = rx0 + (rw - tw) // 2
-            y = max(0, min(h - th, (tb[1] + tb[3]) // 2 - th // 2))
-            _paint(canvas[y:y + th, x:x + tw], small, col)
-        else:  # a small logo
-            s = int(min(rw, ch * rng.uniform(0.4, 0.7)))
-            if s < 5:
-                continue
-            x = rx0 + (rw - s) // 2
-            y = (tb[1] + tb[3]) // 2 - s // 2
-            _us_graphic(canvas, (x, y, x + s, y + s), rng, col)
+        _SIDE_KINDS[int(rng.integers(len(_SIDE_KINDS)))](canvas, tb, rng, (rx0, rx1, side), fam, col)
 
 
 def _us_frame(canvas, tb, rng):
