@@ -5,12 +5,32 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import sys
 import time
 from pathlib import Path
 
 from training.budget import StepBudget
 
 log = logging.getLogger("training")
+
+
+def setup_logging() -> None:
+    """Progress lines with timestamps on stdout (a nohup log reads in order)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stdout)
+
+
+def begin(work: str | Path) -> tuple[float, Path]:
+    """Start a training run: quiet TF's C++ log, make the work folder, fail now
+    (not after an hour) when a font package is missing -> (start time, work)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    t_start = time.time()
+    work = Path(work)
+    work.mkdir(parents=True, exist_ok=True)
+    from training.fonts import check_fonts
+
+    check_fonts()
+    return t_start, work
 
 
 def configure_tf(threads: int, seed: int):

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from training.evaluation import rewrite_figures, run_eval, training_command
-from training.loop import Run, configure_tf, warm_cosine
+from training.loop import Run, begin, configure_tf, setup_logging, warm_cosine
 
 log = logging.getLogger("train_detector")
 REPO = Path(__file__).resolve().parents[1]
@@ -75,20 +75,15 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou: float = 0.45, top: int = 10)
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stdout)
+    setup_logging()
     if args.evaluate_only:
         return evaluate_only(args)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    t_start = time.time()
-    work = Path(args.work)
-    work.mkdir(parents=True, exist_ok=True)
+    t_start, work = begin(args.work)
 
     from training.anchors import decode, iou_matrix, make_anchors
     from training.det_data import BatchMaker, load_voc_folder
     from training.det_model import build_detector
-    from training.fonts import check_fonts
 
-    check_fonts()
     tf = configure_tf(args.threads, args.seed)
     anchors = make_anchors(args.size)
     model = build_detector(alpha=args.alpha, size=args.size)

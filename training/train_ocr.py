@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from training.evaluation import rewrite_figures, run_eval, training_command
-from training.loop import Run, configure_tf, warm_cosine
+from training.loop import Run, begin, configure_tf, setup_logging, warm_cosine
 
 log = logging.getLogger("train_ocr")
 REPO = Path(__file__).resolve().parents[1]
@@ -79,19 +79,14 @@ def label_text(lab: np.ndarray, alphabet: str) -> str:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stdout)
+    setup_logging()
     if args.evaluate_only:
         return evaluate_only(args)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    t_start = time.time()
-    work = Path(args.work)
-    work.mkdir(parents=True, exist_ok=True)
+    t_start, work = begin(args.work)
 
-    from training.fonts import check_fonts
     from training.ocr_data import real_crops, synthetic_set
     from training.ocr_model import ALPHABET
 
-    check_fonts()
     alphabet = ALPHABET
     imgs, labs = synthetic_set(str(work / "cache"), args.synthetic, args.chunk, args.seed, alphabet,
                                args.backgrounds, workers=max(1, args.threads))
