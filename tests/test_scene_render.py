@@ -23,10 +23,23 @@ def magenta_plates(monkeypatch):
         return Plate(img, "AB123", "TEST", (0, 0, img.shape[1], img.shape[0]))
 
     monkeypatch.setattr(S, "render_plate", plate)
-    monkeypatch.setattr(S, "_global", lambda img, rng: img)
+    monkeypatch.setattr(S, "_global", lambda img, rng, glow=None: img)
     monkeypatch.setattr(S, "_background", lambda rng, w, h, bgs: np.full((h, w, 3), 90, np.uint8))
     monkeypatch.setattr(S, "_text_patch", lambda *a, **k: None)
     monkeypatch.setattr(S, "_country_oval", lambda *a, **k: None)
+    monkeypatch.setattr(S, "_brake_light", lambda *a, **k: None)
+    monkeypatch.setattr(S, "_lit_sign", lambda *a, **k: None)
+
+
+def test_lights_add_no_box(monkeypatch):
+    """Brake lights and lit signs are negatives: the same seed gives the same boxes without them."""
+    with_lights = [S.render_scene(np.random.default_rng(seed), size=160)[1] for seed in range(6)]
+    calls = []
+    monkeypatch.setattr(S, "_brake_light", lambda *a, **k: calls.append("bar"))
+    monkeypatch.setattr(S, "_lit_sign", lambda *a, **k: calls.append("sign"))
+    for seed, boxes in enumerate(with_lights):
+        assert np.array_equal(S.render_scene(np.random.default_rng(seed), size=160)[1], boxes)
+    assert calls, "no light drawn in six scenes"
 
 
 @pytest.mark.parametrize("seed", range(8))
@@ -59,6 +72,33 @@ def test_a_country_oval_draws_dark_code_on_a_light_oval():
     assert (patch > 195).all(axis=2).mean() > 0.3, "no light oval"
     assert (patch < 60).all(axis=2).mean() > 0.03, "no dark code"
     assert (img[:, :40] == 90).all(), "drawn outside its place"
+
+
+def test_a_brake_light_is_a_white_bar_in_a_red_halo_on_the_light_layer():
+    glow = np.zeros((100, 200, 3), np.float32)
+    S._brake_light(glow, np.random.default_rng(0), (100, 50), 60, 6)
+    assert (glow[48:52, 75:125] >= 180).all(), "no bright core"
+    halo = glow[40:44, 80:120]  # just above the bar
+    assert (halo[..., 2] > 20).all() and (halo[..., 2] > 2 * halo[..., 0]).all(), "halo not red"
+    assert (glow[:, :50] == 0).all() and (glow[:25] == 0).all(), "light outside its place"
+
+
+def test_lights_stay_bright_when_the_scene_is_dimmed_for_night():
+    dark = np.full((100, 200, 3), 30, np.uint8)
+    glow = np.zeros((100, 200, 3), np.float32)
+    glow[45:55, 60:140] = 255
+    for seed in range(40):  # day and night draws alike
+        out = S._global(dark, np.random.default_rng(seed), glow).astype(float)
+        assert out[47:53, 65:135].mean() > out[:20].mean() + 80, seed
+
+
+def test_a_lit_sign_is_bright_words_on_a_dark_panel():
+    img = np.full((120, 300, 3), 90, np.uint8)
+    glow = np.zeros(img.shape, np.float32)
+    rng = np.random.default_rng(0)
+    S._lit_sign(img, glow, rng, (10, 20), 40)
+    assert (glow[20:75, 10:290].max(axis=2) > 120).mean() > 0.05, "no bright words"
+    assert (glow[80:] == 0).all() and (img[80:] == 90).all(), "drawn outside its place"
 
 
 def test_an_oval_off_the_image_is_skipped():

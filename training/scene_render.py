@@ -4,7 +4,11 @@ Plates come from training.plate_render; they are warped into real photos
 without plates (../shared/train/backgrounds) or onto procedurally drawn car
 rears/fronts, 0 to several per image, 3 %-50 % of the image wide, with
 perspective, blur, lighting, noise, JPEG and night. Hard negatives (signs,
-stickers, random text) teach the detector plates rather than text.
+stickers, random text, country ovals) teach the detector plates rather than
+text. Lights (high-mounted brake lights, lit shop signs) are drawn on their
+own emissive layer, added after a night scene is dimmed, because at night
+they stay bright bars and words on black: the commonest false plates on
+real dashcam frames (ro-dashcam/valid) after the ovals.
 
 The scene is drawn at a source aspect (16:9, 4:3 or square) and squashed to
 the square model input, as the runtime squashes a frame, ROI or tile.
@@ -46,8 +50,9 @@ def _background(rng, w, h, backgrounds) -> np.ndarray:
     return img
 
 
-def _car(img, rng, plate_w, plate_h, cx, cy):
-    """Draw a car rear/front around where the plate goes (body, window, lights, bumper)."""
+def _car(img, rng, plate_w, plate_h, cx, cy, lights=None):
+    """Draw a car rear/front around where the plate goes (body, window, lights, bumper);
+    `lights` may add a lit high-mounted brake light above the window."""
     h, w = img.shape[:2]
     bw = int(plate_w * rng.uniform(3.0, 4.5))
     bh = int(plate_w * rng.uniform(1.6, 2.6))
@@ -69,6 +74,77 @@ def _car(img, rng, plate_w, plate_h, cx, cy):
         ox = cx + side * plate_w * rng.uniform(0.75, 1.3)
         oy = cy - plate_h * rng.uniform(-0.3, 2.5)
         _country_oval(img, rng, (ox, oy), plate_w * rng.uniform(0.28, 0.4))
+    if lights is not None:
+        lights.maybe_brake_light(cx, y0 - bh / 3, bw, plate_h)
+
+
+class Lights:
+    """A scene's emissive layer (added after a night scene is dimmed) with its
+    own random stream, so drawing lights or not never moves a plate."""
+
+    def __init__(self, h: int, w: int, seed: int) -> None:
+        self.glow = np.zeros((h, w, 3), np.float32)
+        self.rng = np.random.default_rng(seed)
+        self.lit = False
+
+    def maybe_brake_light(self, cx: float, window_top: float, car_w: float, plate_h: float) -> None:
+        r = self.rng
+        if r.random() < 0.4:
+            bar_h = max(2.0, plate_h * r.uniform(0.12, 0.35))
+            _brake_light(self.glow, r, (cx, window_top - bar_h * r.uniform(0.6, 1.5)), car_w * r.uniform(0.15, 0.4),
+                         bar_h)
+            self.lit = True
+
+    def maybe_signs(self, img: np.ndarray) -> None:
+        r = self.rng
+        h, w = img.shape[:2]
+        if r.random() < 0.25:
+            for _ in range(int(r.integers(1, 3))):
+                _lit_sign(img, self.glow, r, (r.uniform(0, w * 0.9), r.uniform(0, h * 0.6)),
+                          h * float(np.exp(r.uniform(np.log(0.015), np.log(0.08)))))
+            self.lit = True
+
+    def resized(self, size: int) -> np.ndarray | None:
+        return cv2.resize(self.glow, (size, size), interpolation=cv2.INTER_AREA) if self.lit else None
+
+
+def _brake_light(glow, rng, center, width, height):
+    """A high-mounted brake light: a thin bright bar (white core, red halo),
+    plate-like in shape but with no characters."""
+    h, w = glow.shape[:2]
+    x0, y0 = int(center[0] - width / 2), int(center[1] - height / 2)
+    x1, y1 = int(x0 + width), int(y0 + max(2, height))
+    pad = int(max(3, height * 2))
+    if x0 - pad < 0 or y0 - pad < 0 or x1 + pad > w or y1 + pad > h or x1 - x0 < 4:
+        return
+    patch = glow[y0 - pad:y1 + pad, x0 - pad:x1 + pad]
+    core = np.zeros(patch.shape[:2], np.float32)
+    cv2.rectangle(core, (pad, pad), (pad + x1 - x0 - 1, pad + y1 - y0 - 1), 1.0, -1)
+    halo = cv2.GaussianBlur(core, (0, 0), max(1.0, height * rng.uniform(0.5, 1.2)))
+    red = np.array([rng.uniform(20, 90), rng.uniform(20, 90), 255.0], np.float32)  # BGR
+    white = np.float32(rng.uniform(180, 255))
+    patch += halo[..., None] * red * rng.uniform(0.6, 1.0) + core[..., None] * white
+
+
+def _lit_sign(img, glow, rng, at, height):
+    """A shop or road sign lit at night: bright words (with a halo) on a dark panel."""
+    h, w = img.shape[:2]
+    n = int(rng.integers(3, 10))
+    text = list("".join(rng.choice(list(LETTERS + ALNUM), n)))
+    height = max(5, int(height))
+    tw = int(height * len(text) * rng.uniform(0.5, 0.75))
+    x0, y0 = int(at[0]), int(at[1])
+    x1, y1 = x0 + tw + height // 2, y0 + height + height // 3
+    if x0 < 0 or y0 < 0 or x1 > w or y1 > h:
+        return
+    if rng.random() < 0.6:
+        cv2.rectangle(img, (x0, y0), (x1, y1), _color(rng, 0, 40), -1)
+    ink = np.zeros((y1 - y0, x1 - x0, 3), np.float32)
+    colour = (255.0, 255.0, 255.0) if rng.random() < 0.5 else _color(rng, 120, 255)
+    _place_line(ink, text, str(rng.choice(TEXT_FONTS)), colour, (2, 2, x1 - x0 - 2, y1 - y0 - 2), rng,
+                shadow=False)
+    halo = cv2.GaussianBlur(ink, (0, 0), max(1.0, height * 0.15))
+    glow[y0:y1, x0:x1] += ink + halo * rng.uniform(0.3, 0.8)
 
 
 def _country_oval(img, rng, center, width):
@@ -149,11 +225,16 @@ def _warp_plate(img, plate_img, rng, x, y, pw, boxes_out):
     return True
 
 
-def _global(img, rng) -> np.ndarray:
+def _global(img, rng, glow=None) -> np.ndarray:
+    """Camera and light: exposure, night, lights (after the dimming), noise, blur, JPEG, gray."""
     f = img.astype(np.float32)
     f = f * rng.uniform(0.6, 1.3) + rng.uniform(-30, 30)
-    if rng.random() < 0.15:  # night
+    night = rng.random() < 0.15
+    if night:
         f *= rng.uniform(0.2, 0.45)
+    by_day = rng.uniform(0.5, 0.9)  # drawn either way: the same seed makes the same scene with or without lights
+    if glow is not None:
+        f += glow * (1.0 if night else by_day)
     if rng.random() < 0.4:
         f += rng.normal(0, rng.uniform(2, 10), f.shape[:2]).astype(np.float32)[..., None]
     out = np.clip(f, 0, 255).astype(np.uint8)
@@ -174,12 +255,14 @@ def render_scene(rng: np.random.Generator, size: int = 320, backgrounds=None
     H = int(rng.choice([320, 400, 480]))
     W = int(H * aw / ah)
     img = _background(rng, W, H, backgrounds)
+    lights = Lights(H, W, int(rng.integers(2**31)))
     for _ in range(int(rng.integers(0, 4))):  # hard negatives first (plates may cover them)
         _text_patch(img, rng, (int(rng.integers(W)), int(rng.integers(H))),
                     int(H * rng.uniform(0.02, 0.1)))
     if rng.random() < 0.2:
         _country_oval(img, rng, (rng.uniform(0, W), rng.uniform(0, H)),
                       W * float(np.exp(rng.uniform(np.log(0.015), np.log(0.15)))))
+    lights.maybe_signs(img)
     r = rng.random()
     n = 0 if r < 0.08 else 1 if r < 0.65 else int(rng.integers(2, 5))
     boxes: list[tuple[int, int, int, int]] = []
@@ -204,10 +287,10 @@ def render_scene(rng: np.random.Generator, size: int = 320, backgrounds=None
         placed.append((plate, x, y, pw, ph, car))
     for plate, x, y, pw, ph, car in placed:
         if car:
-            _car(img, rng, pw, ph, x + pw / 2, y + ph / 2)
+            _car(img, rng, pw, ph, x + pw / 2, y + ph / 2, lights)
     for plate, x, y, pw, ph, car in placed:
         _warp_plate(img, plate.image, rng, x, y, pw, boxes)
-    out = _global(cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA), rng)
+    out = _global(cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA), rng, lights.resized(size))
     b = np.array(boxes, np.float32).reshape(-1, 4)
     b[:, [0, 2]] *= size / W
     b[:, [1, 3]] *= size / H
