@@ -102,13 +102,16 @@ def ctc_greedy(probs: np.ndarray, alphabet: str) -> CtcGreedy:
     nonblank = best != blank
     starts = nonblank & np.r_[True, best[1:] != best[:-1]]
     frames = np.flatnonzero(nonblank)
-    run = (np.cumsum(starts) - 1)[frames]  # which character each frame belongs to
-    n = int(starts.sum())
     indices = best[starts]
-    char_conf = np.zeros(n, np.float32)
-    np.maximum.at(char_conf, run, probs[frames, best[frames]])
-    position = np.zeros((n, c - 1), np.float32)
-    np.maximum.at(position, run, probs[frames, :blank])
+    n = len(indices)
+    if n:
+        # each character's frames are consecutive in `frames`: reduce each run
+        first = np.flatnonzero(starts[frames])
+        char_conf = np.maximum.reduceat(probs[frames, best[frames]], first)
+        position = np.maximum.reduceat(probs[frames, :blank], first, axis=0)
+    else:
+        char_conf = np.zeros(0, np.float32)
+        position = np.zeros((0, c - 1), np.float32)
     text = "".join(alphabet[i] for i in indices)
     return CtcGreedy(text, indices, char_conf, position)
 
