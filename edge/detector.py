@@ -25,6 +25,12 @@ Modes: where in the frame the model looks, and what that costs.
   cols*rows inferences (4x for 2x2) for about cols x the resolution; the
   overlap keeps any plate narrower than it whole in at least one tile, and
   the merge folds a plate cut by a tile edge into one box.
+- ``auto`` (the default): the ROI squashed, as ``roi``; and when that squash
+  shrinks the ROI more than AUTO_TILE_SQUASH times on a side (a 1280x720
+  frame into 320 px: 4x), the tiles too, all merged. A phone photo or a
+  640x480 frame costs one inference; a 720p frame costs 1 + cols*rows and
+  its small plates are found, while a plate too big for one tile is still
+  found whole by the first pass.
 """
 
 from __future__ import annotations
@@ -46,8 +52,11 @@ from edge.types import Box, Detection
 
 log = logging.getLogger(__name__)
 
-Mode = Literal["full", "roi", "tiles"]
-MODES: tuple[str, ...] = ("full", "roi", "tiles")
+Mode = Literal["auto", "full", "roi", "tiles"]
+MODES: tuple[str, ...] = ("auto", "full", "roi", "tiles")
+# auto: a region squashed more than this into the model input also gets tiles
+# (plates ~60 px wide, the smallest the issue asks for, stay >= ~24 px)
+AUTO_TILE_SQUASH = 2.5
 OUTPUT_NAMES = ("detection_boxes", "detection_classes", "detection_scores", "num_detections")
 PLATE_LABEL = re.compile(r"plate", re.IGNORECASE)
 CONTAIN_FRACTION = 0.8  # tiles merge: a box this much inside another is the same plate
@@ -84,15 +93,23 @@ class OutputMap:
 # ---------------------------------------------------------------- geometry
 
 def regions_for(width: int, height: int, mode: str, roi: Sequence[float] = (0.0, 0.0, 1.0, 1.0),
-                tiles: Sequence[int] = (2, 2), overlap: float = 0.15) -> tuple[Region, ...]:
+                tiles: Sequence[int] = (2, 2), overlap: float = 0.15,
+                input_size: Sequence[int] = (320, 320)) -> tuple[Region, ...]:
     """The frame rectangles one detect() call runs the model on."""
     if mode == "full":
         return (Region(0, 0, width, height),)
     fx0, fy0, fx1, fy1 = roi
     rx0, rx1 = round(fx0 * width), max(round(fx1 * width), round(fx0 * width) + 1)
     ry0, ry1 = round(fy0 * height), max(round(fy1 * height), round(fy0 * height) + 1)
+    whole = Region(rx0, ry0, min(rx1, width), min(ry1, height))
     if mode == "roi":
-        return (Region(rx0, ry0, min(rx1, width), min(ry1, height)),)
+        return (whole,)
+    if mode == "auto":
+        small = (whole.x1 - whole.x0 <= AUTO_TILE_SQUASH * input_size[0]
+                 and whole.y1 - whole.y0 <= AUTO_TILE_SQUASH * input_size[1])
+        if small or tuple(tiles) == (1, 1):
+            return (whole,)
+        return (whole,) + regions_for(width, height, "tiles", roi, tiles, overlap)
     cols, rows = tiles
     xs = _spans(rx0, min(rx1, width), cols, overlap)
     ys = _spans(ry0, min(ry1, height), rows, overlap)
@@ -331,7 +348,7 @@ class SsdTfliteDetector:
         h, w = img.shape[:2]
         regions = self._regions.get((h, w))
         if regions is None:
-            regions = regions_for(w, h, self.mode, self.roi, self.tiles, self.tile_overlap)
+            regions = regions_for(w, h, self.mode, self.roi, self.tiles, self.tile_overlap, self.input_size)
             self._regions[(h, w)] = regions
         found_boxes, found_scores = [], []
         self.last_invoke_ms, self.last_inferences = 0.0, len(regions)

@@ -50,8 +50,12 @@ log = logging.getLogger(__name__)
 
 MODEL_DIR = Path(__file__).resolve().parents[1] / "tflite_graphs" / "plates"
 DEFAULT_MODEL = MODEL_DIR / "detect.tflite"
-# the daemon's default (config.yaml), so eval-detect measures what it runs
-DEFAULT_SCORE = next(f.default for f in dataclasses.fields(DetectorConfig) if f.name == "score_threshold")
+# the daemon's defaults (config.yaml), so eval-detect measures what it runs
+_DAEMON = {f.name: f.default for f in dataclasses.fields(DetectorConfig)}
+DEFAULT_SCORE = _DAEMON["score_threshold"]
+DEFAULT_MODE = _DAEMON["mode"]
+DEFAULT_TILES = _DAEMON["tiles"]
+DEFAULT_TILE_OVERLAP = _DAEMON["tile_overlap"]
 FALSE_IOU = 0.3
 PLATE_CLASS = re.compile(r"plate|licen[cs]e|number|^lpr?$", re.IGNORECASE)
 TRUTH_COLOUR = (0, 200, 0)  # BGR green
@@ -319,11 +323,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--labels", type=Path, metavar="PATH",
                    help="label map (default: labelmap.txt beside the model, if there)")
     p.add_argument("--threads", type=positive_int, default=1, metavar="N", help="TFLite threads")
-    p.add_argument("--mode", choices=MODES, default="full", help="where the model looks (default: full)")
+    p.add_argument("--mode", choices=MODES, default=DEFAULT_MODE,
+                   help=f"where the model looks (default: {DEFAULT_MODE}, the daemon's; auto adds tiles "
+                        "only on frames much larger than the model input)")
     p.add_argument("--roi", type=_roi, default=(0.0, 0.0, 1.0, 1.0), metavar="X0,Y0,X1,Y1",
                    help="roi/tiles: region as fractions of the frame (default: all)")
-    p.add_argument("--tiles", type=_tiles, default=(2, 2), metavar="COLSxROWS", help="tiles: grid (default 2x2)")
-    p.add_argument("--tile-overlap", type=fraction, default=0.15, metavar="F")
+    p.add_argument("--tiles", type=_tiles, default=DEFAULT_TILES, metavar="COLSxROWS",
+                   help="tiles/auto: grid (default %dx%d)" % DEFAULT_TILES)
+    p.add_argument("--tile-overlap", type=fraction, default=DEFAULT_TILE_OVERLAP, metavar="F",
+                   help=f"tiles/auto: overlap of neighbouring tiles (default {DEFAULT_TILE_OVERLAP})")
     p.add_argument("--score", type=fraction, default=DEFAULT_SCORE, metavar="T",
                    help=f"score threshold (default {DEFAULT_SCORE}: config.yaml's detector.score_threshold)")
     p.add_argument("--sweep", type=_thresholds, metavar="T1,T2,...",
@@ -355,7 +363,7 @@ def run(args: argparse.Namespace) -> int:
     summary = summarise(at_threshold(results, args.score), args.mode, args.score)
     if args.mode != "full":
         summary["roi"] = list(args.roi)
-    if args.mode == "tiles":
+    if args.mode in ("tiles", "auto"):
         summary["tiles"] = list(args.tiles)
     if args.report is not None:
         write_report_index(args.report, at_threshold(results, args.score))

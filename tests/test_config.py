@@ -131,7 +131,7 @@ def test_config_is_frozen() -> None:
     ("detector:\n  threads: 2.5\n",
      "config.yaml: detector.threads: expected an integer between 1 and 64, got 2.5"),
     ("detector:\n  mode: tile\n",
-     "config.yaml: detector.mode: expected one of 'full', 'roi', 'tiles', got 'tile' (did you mean tiles?)"),
+     "config.yaml: detector.mode: expected one of 'auto', 'full', 'roi', 'tiles', got 'tile' (did you mean tiles?)"),
     ("detector:\n  roi: [0.5, 0, 0.4, 1]\n",
      "config.yaml: detector.roi: expected [x0, y0, x1, y1] with x0 < x1 and y0 < y1, got [0.5, 0.0, 0.4, 1.0]"),
     ("detector:\n  roi: [0, 0, 1]\n",

@@ -21,7 +21,8 @@ import numpy as np
 import pytest
 
 from edge.detector import (Detector, SsdTfliteDetector, classes_scores_swapped, load_labels,
-                           merge_boxes, plate_classes, read_output_map, regions_for, valid_rows)
+                           Region, merge_boxes, plate_classes, read_output_map, regions_for,
+                           valid_rows)
 from edge.runtime import ModelError
 from edge.types import Box
 
@@ -173,6 +174,26 @@ def test_tiles_find_a_plate_too_small_for_the_full_frame(tiny_models):
     found = tiled.detect(frame_with_blocks(640, 640, (416, 352, 448, 384)))
     assert len(found) == 1
     assert_box(found[0].box, (416, 352, 448, 384))
+
+
+def test_auto_tiles_only_frames_much_larger_than_the_model_input():
+    assert regions_for(640, 480, "auto") == (Region(0, 0, 640, 480),)  # 2x squash: one inference
+    big = regions_for(1280, 720, "auto", tiles=(2, 2), overlap=0.2)
+    assert big[0] == Region(0, 0, 1280, 720) and big[1:] == regions_for(1280, 720, "tiles", tiles=(2, 2),
+                                                                          overlap=0.2)
+    lane = regions_for(1280, 720, "auto", roi=(0.25, 0.3, 0.75, 1.0))  # 640x504 lane: no tiles
+    assert lane == (Region(320, 216, 960, 720),)
+    assert regions_for(1280, 720, "auto", tiles=(1, 1)) == (Region(0, 0, 1280, 720),)
+
+
+def test_auto_finds_a_plate_too_small_for_the_squashed_frame(tiny_models):
+    # 1280 px squashed 4x: a 64 px block is a quarter of a cell (missed); a
+    # 640 px tile squashed 2x makes it a whole cell (found, mapped back).
+    img = frame_with_blocks(1280, 1280, (192, 192, 256, 256))
+    assert SsdTfliteDetector(tiny_models.named, mode="full").detect(img) == []
+    found = SsdTfliteDetector(tiny_models.named, mode="auto", tiles=(2, 2), tile_overlap=0.0).detect(img)
+    assert len(found) == 1
+    assert_box(found[0].box, (192, 192, 256, 256))
 
 
 def test_tiles_merge_the_same_plate_seen_by_two_tiles(tiny_models):
