@@ -3,7 +3,7 @@
 Validates the file like the daemon does and loads each model once, so a bad
 deployment fails here, on one line, instead of at 3 a.m. in the journal:
 
-    OK config.yaml: camera cam0 (picamera2), detector detect.tflite 320x320 mode full, ...
+    OK config.yaml: camera cam0 (picamera2), detector detect.tflite 320x320 mode auto, ...
 
 Exit codes: 0 good; 2 the config is wrong (YAML, keys, values, a missing
 token or CA file); 3 a model or the OCR language data is missing or cannot be
