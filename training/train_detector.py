@@ -257,8 +257,10 @@ def evaluate_real(out: Path, args) -> dict:
     score = [] if chosen is None else ["--score", str(chosen)]
     for name, extra in {
         "openalpr-eu (full)": ["--images", args.eval_eu, "--mode", "full", *score],
+        "openalpr-eu (auto, the daemon's default)": ["--images", args.eval_eu, "--mode", "auto", *score],
         "ro-dashcam/valid (full)": ["--images", args.val, "--mode", "full", *score],
         "ro-dashcam/valid (tiles)": ["--images", args.val, "--mode", "tiles", *score],
+        "ro-dashcam/valid (auto, the daemon's default)": ["--images", args.val, "--mode", "auto", *score],
     }.items():
         if os.path.isdir(extra[1]):
             _eval_detect(out, name, extra, res)
