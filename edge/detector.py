@@ -58,7 +58,8 @@ MODES: tuple[str, ...] = ("auto", "full", "roi", "tiles")
 # (plates ~60 px wide, the smallest the issue asks for, stay >= ~24 px)
 AUTO_TILE_SQUASH = 2.5
 OUTPUT_NAMES = ("detection_boxes", "detection_classes", "detection_scores", "num_detections")
-PLATE_LABEL = re.compile(r"plate", re.IGNORECASE)
+# a class name that means a number plate ('plate', 'license-plate', 'LP', ...)
+PLATE_NAME = re.compile(r"plate|licen[cs]e|number|^lpr?$", re.IGNORECASE)
 CONTAIN_FRACTION = 0.8  # tiles merge: a box this much inside another is the same plate
 
 
@@ -278,6 +279,11 @@ def load_labels(path: str | Path) -> tuple[str, ...]:
     return labels
 
 
+def is_plate_name(name: str) -> bool:
+    """Whether a label-map or dataset class name means a number plate."""
+    return PLATE_NAME.search(name.strip()) is not None
+
+
 def plate_classes(labels: Sequence[str]) -> frozenset[int] | None:
     """Class ids (as the op emits them) whose label names a plate; None = keep all.
 
@@ -285,7 +291,7 @@ def plate_classes(labels: Sequence[str]) -> frozenset[int] | None:
     labelmap starting with '???' is shifted by one.
     """
     names = list(labels[1:] if labels and labels[0] == "???" else labels)
-    wanted = frozenset(i for i, name in enumerate(names) if PLATE_LABEL.search(name))
+    wanted = frozenset(i for i, name in enumerate(names) if is_plate_name(name))
     if not wanted and len(names) > 1:
         log.warning("no label names a plate (%s); keeping every class", ", ".join(names))
     return wanted or None

@@ -28,7 +28,6 @@ import argparse
 import dataclasses
 import json
 import logging
-import re
 import statistics
 import time
 import xml.etree.ElementTree as ET
@@ -42,7 +41,7 @@ import numpy as np
 from edge.argtypes import fraction, nonzero_float, positive_int
 from edge.cli import out
 from edge.config import DetectorConfig
-from edge.detector import MODES, Detector, SsdTfliteDetector
+from edge.detector import MODES, Detector, SsdTfliteDetector, is_plate_name
 from edge.evaluate import DataError, photo_for, read_image
 from edge.types import Box, Detection
 
@@ -57,7 +56,6 @@ DEFAULT_MODE = _DAEMON["mode"]
 DEFAULT_TILES = _DAEMON["tiles"]
 DEFAULT_TILE_OVERLAP = _DAEMON["tile_overlap"]
 FALSE_IOU = 0.3
-PLATE_CLASS = re.compile(r"plate|licen[cs]e|number|^lpr?$", re.IGNORECASE)
 TRUTH_COLOUR = (0, 200, 0)  # BGR green
 FOUND_COLOUR = (0, 0, 255)  # BGR red
 
@@ -121,11 +119,6 @@ def read_voc_objects(xml: Path) -> tuple[str | None, tuple[tuple[str, Box], ...]
     return root.findtext("filename"), tuple(boxes)
 
 
-def is_plate_class(name: str) -> bool:
-    """A VOC class name that means a number plate ('license-plate', 'plate', 'LP', ...)."""
-    return PLATE_CLASS.search(name) is not None
-
-
 def load_labelled(images_dir: Path) -> list[Labelled]:
     """Every photo in DIR with a NAME.txt or NAME.xml label beside it.
 
@@ -158,7 +151,7 @@ def load_labelled(images_dir: Path) -> list[Labelled]:
     if not found:
         raise DataError(f"{images_dir}: no labelled images (NAME.jpg/.png with NAME.txt or NAME.xml)")
     classes = {name for objects in found.values() for name, _ in objects}
-    keep = {c for c in classes if is_plate_class(c)} or classes
+    keep = {c for c in classes if is_plate_name(c)} or classes
     if keep != classes:
         log.info("%s: scoring classes %s; left out %s", images_dir, sorted(keep), sorted(classes - keep))
     return [Labelled(photo, tuple(b for name, b in objects if name in keep)) for photo, objects in found.items()]

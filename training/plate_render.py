@@ -147,8 +147,8 @@ def _text_line(tokens: list[str], family: str, rng: np.random.Generator,
     emblems = []
     for kind, ch, w in pieces:
         if kind in ("char", "serif_i"):
-            glyph, left = _glyph(family, ref, ch)
-            gx = int(round(x + (w - font.getlength(ch)) / 2)) - left
+            glyph, left, advance = _glyph(family, ref, ch)
+            gx = int(round(x + (w - advance) / 2)) - left
             a, b = max(0, gx), min(total_w, gx + glyph.shape[1])
             if b > a:
                 np.maximum(line[:, a:b], glyph[:, a - gx:b - gx], out=line[:, a:b])
@@ -179,8 +179,8 @@ def _caps(family: str, ref: int) -> tuple[int, int]:
 
 
 @functools.lru_cache(maxsize=2048)
-def _glyph(family: str, ref: int, ch: str) -> tuple[np.ndarray, int]:
-    """One character's ink (uint8, the text line's height) and its left padding.
+def _glyph(family: str, ref: int, ch: str) -> tuple[np.ndarray, int, float]:
+    """One character's ink (uint8, the text line's height), its left padding and advance width.
 
     Drawing glyphs with PIL was half the renderer's time; a plate repeats a
     few dozen glyphs per font, so each is drawn once per process.
@@ -188,11 +188,12 @@ def _glyph(family: str, ref: int, ch: str) -> tuple[np.ndarray, int]:
     font = load_font(family, ref)
     cap_top, cap_h = _caps(family, ref)
     pad = ref // 4  # room for overhangs (italics, wide serifs)
-    img = Image.new("L", (int(np.ceil(font.getlength(ch))) + 2 * pad, cap_h + 8), 0)
+    advance = font.getlength(ch)
+    img = Image.new("L", (int(np.ceil(advance)) + 2 * pad, cap_h + 8), 0)
     ImageDraw.Draw(img).text((pad, 4 - cap_top), ch, font=font, fill=255)
     glyph = np.asarray(img).copy()
     glyph.setflags(write=False)
-    return glyph, pad
+    return glyph, pad, advance
 
 
 def _paint(canvas: np.ndarray, mask: np.ndarray, color) -> None:
