@@ -17,6 +17,10 @@ of the detector alone (decoded image in, boxes out: resize included), after
 one warm-up call; ms_per_inference the median time of one model inference
 (the 320 px invoke, without the resize of the photo).
 
+Like the daemon, boxes narrower than detector.min_plate_width_px (40 px) are
+dropped before scoring: the reader cannot read them, so the daemon never
+passes them on (--min-width 1 keeps all).
+
 --sweep T1,T2,... scores the same detections at several score thresholds
 (one run at the lowest), to choose detector.score_threshold on your own
 validation photos.
@@ -55,6 +59,7 @@ DEFAULT_SCORE = _DAEMON["score_threshold"]
 DEFAULT_MODE = _DAEMON["mode"]
 DEFAULT_TILES = _DAEMON["tiles"]
 DEFAULT_TILE_OVERLAP = _DAEMON["tile_overlap"]
+DEFAULT_MIN_WIDTH = _DAEMON["min_plate_width_px"]
 FALSE_IOU = 0.3
 TRUTH_COLOUR = (0, 200, 0)  # BGR green
 FOUND_COLOUR = (0, 0, 255)  # BGR red
@@ -327,6 +332,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    help=f"tiles/auto: overlap of neighbouring tiles (default {DEFAULT_TILE_OVERLAP})")
     p.add_argument("--score", type=fraction, default=DEFAULT_SCORE, metavar="T",
                    help=f"score threshold (default {DEFAULT_SCORE}: config.yaml's detector.score_threshold)")
+    p.add_argument("--min-width", type=positive_int, default=DEFAULT_MIN_WIDTH, metavar="PX",
+                   help=f"drop boxes narrower than PX frame pixels, as the daemon does: too small to "
+                        f"read (default {DEFAULT_MIN_WIDTH}: config.yaml's detector.min_plate_width_px)")
     p.add_argument("--sweep", type=_thresholds, metavar="T1,T2,...",
                    help="also score these thresholds (detects once, at the lowest)")
     p.add_argument("--max-detections", type=positive_int, default=10, metavar="N",
@@ -351,9 +359,10 @@ def run(args: argparse.Namespace) -> int:
                                  score_threshold=lowest, max_detections=args.max_detections,
                                  input_mean=args.input_mean, input_std=args.input_std,
                                  mode=args.mode, roi=args.roi, tiles=args.tiles,
-                                 tile_overlap=args.tile_overlap)
+                                 tile_overlap=args.tile_overlap, min_plate_width_px=args.min_width)
     results = evaluate(detector, labelled, args.report)
     summary = summarise(at_threshold(results, args.score), args.mode, args.score)
+    summary["min_plate_width_px"] = args.min_width
     if args.mode != "full":
         summary["roi"] = list(args.roi)
     if args.mode in ("tiles", "auto"):

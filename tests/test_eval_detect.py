@@ -16,6 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_detector import build_tiny_models, frame_with_blocks  # noqa: E402
 
 from edge import cli  # noqa: E402
+from edge.config import DetectorConfig  # noqa: E402
 from edge.eval_detect import DEFAULT_SCORE, load_labelled, match  # noqa: E402
 from edge.evaluate import DataError  # noqa: E402
 from edge.types import Box, Detection  # noqa: E402
@@ -182,3 +183,16 @@ def test_a_sweep_scores_each_threshold_as_a_run_at_that_threshold_would(tiny_mod
         alone = json.loads(lines[-1])
         assert {k: alone[k] for k in row} == row
     assert [row["false_per_image"] for row in swept] == [2.0, 1.0, 1.0]
+
+
+def test_boxes_too_narrow_to_read_are_dropped_as_the_daemon_drops_them(tiny_models, tmp_path, capsys):
+    voc = str(voc_dir(tmp_path))
+    _, lines, _ = run_cli(capsys, "--images", voc, "--model", str(tiny_models.named), "--score", "0.4")
+    kept = json.loads(lines[-1])
+    assert kept["min_plate_width_px"] == DetectorConfig().min_plate_width_px == 40  # config.yaml's
+    assert kept["recall_iou30"] == 1.0 and kept["false_per_image"] == 1.0  # 64 px boxes: wide enough
+    _, lines, _ = run_cli(capsys, "--images", voc, "--model", str(tiny_models.named), "--score", "0.4",
+                          "--min-width", "65")
+    dropped = json.loads(lines[-1])
+    assert dropped["min_plate_width_px"] == 65
+    assert dropped["recall_iou30"] == 0.0 and dropped["false_per_image"] == 0.0

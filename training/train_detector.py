@@ -318,7 +318,9 @@ Made by this repository's own code from random initialisation; no pretrained wei
 
 ## Real images (evaluation only)
 ms/image: the whole detect call on the photo (its resize to 320 px included);
-ms/inference: the model alone, one 320 px inference, one thread.
+ms/inference: the model alone, one 320 px inference, one thread. As in the
+daemon, boxes narrower than detector.min_plate_width_px (40 px: too small to
+read) are dropped before scoring (eval-detect's default; `--min-width 1` keeps them).
 
 | set (mode) | images | plates | recall IoU≥0.5 | recall IoU≥0.3 | false/image | ms/image | ms/inference | score threshold |
 |---|---|---|---|---|---|---|---|---|
