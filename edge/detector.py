@@ -31,6 +31,10 @@ Modes: where in the frame the model looks, and what that costs.
   640x480 frame costs one inference; a 720p frame costs 1 + cols*rows and
   its small plates are found, while a plate too big for one tile is still
   found whole by the first pass.
+
+Boxes found in a tile must also reach tile_score_threshold (when set):
+zoomed-in texture (brake lights, sign lettering) draws more
+false boxes than the squashed whole view does.
 """
 
 from __future__ import annotations
@@ -78,6 +82,7 @@ class Region:
     y0: int
     x1: int
     y1: int
+    tile: bool = False  # a zoomed-in tile (its boxes need tile_score_threshold)
 
 
 @dataclass(frozen=True)
@@ -114,7 +119,7 @@ def regions_for(width: int, height: int, mode: str, roi: Sequence[float] = (0.0,
     cols, rows = tiles
     xs = _spans(rx0, min(rx1, width), cols, overlap)
     ys = _spans(ry0, min(ry1, height), rows, overlap)
-    return tuple(Region(x0, y0, x1, y1) for y0, y1 in ys for x0, x1 in xs)
+    return tuple(Region(x0, y0, x1, y1, tile=True) for y0, y1 in ys for x0, x1 in xs)
 
 
 def _spans(lo: int, hi: int, n: int, overlap: float) -> list[tuple[int, int]]:
@@ -307,15 +312,17 @@ class SsdTfliteDetector:
                  input_mean: float = 127.5, input_std: float = 127.5, mode: Mode = "full",
                  roi: Sequence[float] = (0.0, 0.0, 1.0, 1.0), tiles: Sequence[int] = (2, 2),
                  tile_overlap: float = 0.15, min_plate_width_px: float = 0,
-                 merge_iou: float = 0.5) -> None:
+                 merge_iou: float = 0.5, tile_score_threshold: float | None = None) -> None:
         _check_settings(mode, roi, tiles, tile_overlap, score_threshold, max_detections,
-                        input_std, merge_iou)
+                        input_std, merge_iou, tile_score_threshold)
         self.path = Path(model_path)
         self.mode = mode
         self.roi = tuple(float(v) for v in roi)
         self.tiles = (int(tiles[0]), int(tiles[1]))
         self.tile_overlap = float(tile_overlap)
         self.score_threshold = float(score_threshold)
+        # boxes from tiles (tiles mode, auto's extra passes) need this too; None: no more
+        self.tile_score_threshold = None if tile_score_threshold is None else float(tile_score_threshold)
         self.max_detections = int(max_detections)
         self.min_plate_width_px = float(min_plate_width_px)
         self.merge_iou = float(merge_iou)
@@ -359,7 +366,7 @@ class SsdTfliteDetector:
         found_boxes, found_scores = [], []
         self.last_invoke_ms, self.last_inferences = 0.0, len(regions)
         for r in regions:
-            boxes, scores = self._run(img[r.y0:r.y1, r.x0:r.x1])
+            boxes, scores = self._run(img[r.y0:r.y1, r.x0:r.x1], self._threshold(r))
             if len(boxes):
                 boxes = boxes * np.array([r.x1 - r.x0, r.y1 - r.y0] * 2) + np.array([r.x0, r.y0] * 2)
                 found_boxes.append(boxes)
@@ -374,7 +381,15 @@ class SsdTfliteDetector:
         order = np.argsort(-scores, kind="stable")[: self.max_detections]
         return [Detection(Box(*(float(v) for v in boxes[i])), float(scores[i])) for i in order]
 
-    def _run(self, crop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _threshold(self, region: Region) -> float:
+        """A tile zooms in 2x or more: texture that the squashed frame blurs away
+        starts to look like a plate there, so its boxes may need a higher score
+        (never a lower one: raising score_threshold raises both)."""
+        if region.tile and self.tile_score_threshold is not None:
+            return max(self.score_threshold, self.tile_score_threshold)
+        return self.score_threshold
+
+    def _run(self, crop: np.ndarray, min_score: float) -> tuple[np.ndarray, np.ndarray]:
         """One inference on a BGR crop -> boxes [n,4] (x0,y0,x1,y1) in 0..1 of it, scores [n]."""
         self._fill_input(crop)
         it, o = self._interp, self._outputs
@@ -388,7 +403,7 @@ class SsdTfliteDetector:
             self._settle_order(classes, scores)
         if self._swapped:
             classes, scores = scores, classes
-        keep = scores >= self.score_threshold
+        keep = scores >= min_score
         if self._keep_classes is not None:
             keep &= np.isin(np.rint(classes).astype(np.int64), self._keep_classes)
         yx = np.clip(boxes[keep].astype(np.float64), 0.0, 1.0)
@@ -438,7 +453,8 @@ def _check_image(image: Any) -> np.ndarray:
 
 
 def _check_settings(mode: str, roi: Sequence[float], tiles: Sequence[int], overlap: float,
-                    score: float, max_detections: int, input_std: float, merge_iou: float) -> None:
+                    score: float, max_detections: int, input_std: float, merge_iou: float,
+                    tile_score: float | None = None) -> None:
     if mode not in MODES:
         raise ValueError(f"mode: expected one of {', '.join(MODES)}, got {mode!r}")
     if len(roi) != 4 or not all(0.0 <= float(v) <= 1.0 for v in roi) \
@@ -450,6 +466,8 @@ def _check_settings(mode: str, roi: Sequence[float], tiles: Sequence[int], overl
         raise ValueError(f"tile_overlap: expected 0 <= overlap < 1, got {overlap}")
     if not 0.0 <= score <= 1.0:
         raise ValueError(f"score_threshold: expected 0..1, got {score}")
+    if tile_score is not None and not 0.0 <= tile_score <= 1.0:
+        raise ValueError(f"tile_score_threshold: expected 0..1, got {tile_score}")
     if max_detections < 1:
         raise ValueError(f"max_detections: expected >= 1, got {max_detections}")
     if not math.isfinite(input_std) or input_std == 0:

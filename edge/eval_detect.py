@@ -23,7 +23,9 @@ passes them on (--min-width 1 keeps all).
 
 --sweep T1,T2,... scores the same detections at several score thresholds
 (one run at the lowest), to choose detector.score_threshold on your own
-validation photos.
+validation photos; boxes found in tiles keep their own bar (--tile-score)
+where it is the higher. To choose detector.tile_score_threshold, run the
+daemon's mode once per --tile-score.
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ DEFAULT_MODE = _DAEMON["mode"]
 DEFAULT_TILES = _DAEMON["tiles"]
 DEFAULT_TILE_OVERLAP = _DAEMON["tile_overlap"]
 DEFAULT_MIN_WIDTH = _DAEMON["min_plate_width_px"]
+DEFAULT_TILE_SCORE = _DAEMON["tile_score_threshold"]
 FALSE_IOU = 0.3
 TRUTH_COLOUR = (0, 200, 0)  # BGR green
 FOUND_COLOUR = (0, 0, 255)  # BGR red
@@ -332,6 +335,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    help=f"tiles/auto: overlap of neighbouring tiles (default {DEFAULT_TILE_OVERLAP})")
     p.add_argument("--score", type=fraction, default=DEFAULT_SCORE, metavar="T",
                    help=f"score threshold (default {DEFAULT_SCORE}: config.yaml's detector.score_threshold)")
+    p.add_argument("--tile-score", type=fraction, default=DEFAULT_TILE_SCORE, metavar="T",
+                   help=f"tiles/auto: boxes found in a tile need this score too (default "
+                        f"{DEFAULT_TILE_SCORE}: config.yaml's detector.tile_score_threshold)")
     p.add_argument("--min-width", type=positive_int, default=DEFAULT_MIN_WIDTH, metavar="PX",
                    help=f"drop boxes narrower than PX frame pixels, as the daemon does: too small to "
                         f"read (default {DEFAULT_MIN_WIDTH}: config.yaml's detector.min_plate_width_px)")
@@ -359,7 +365,8 @@ def run(args: argparse.Namespace) -> int:
                                  score_threshold=lowest, max_detections=args.max_detections,
                                  input_mean=args.input_mean, input_std=args.input_std,
                                  mode=args.mode, roi=args.roi, tiles=args.tiles,
-                                 tile_overlap=args.tile_overlap, min_plate_width_px=args.min_width)
+                                 tile_overlap=args.tile_overlap, min_plate_width_px=args.min_width,
+                                 tile_score_threshold=args.tile_score)
     results = evaluate(detector, labelled, args.report)
     summary = summarise(at_threshold(results, args.score), args.mode, args.score)
     summary["min_plate_width_px"] = args.min_width
@@ -367,6 +374,7 @@ def run(args: argparse.Namespace) -> int:
         summary["roi"] = list(args.roi)
     if args.mode in ("tiles", "auto"):
         summary["tiles"] = list(args.tiles)
+        summary["tile_score_threshold"] = max(args.score, args.tile_score)  # as the detector applies it
     if args.report is not None:
         write_report_index(args.report, at_threshold(results, args.score))
         out(f"report: {args.report}")

@@ -157,6 +157,7 @@ class Pipeline:
         """Take the hot-reloadable keys of a reloaded config (see edge.config.HOT_RELOAD_KEYS)."""
         self.set_thresholds(cfg.filters, cfg.detector.score_threshold, cfg.reader.min_confidence)
         for name, value in (("score_threshold", cfg.detector.score_threshold),
+                            ("tile_score_threshold", cfg.detector.tile_score_threshold),
                             ("max_detections", cfg.detector.max_detections),
                             ("min_plate_width_px", cfg.detector.min_plate_width_px)):
             if hasattr(self.detector, name):
@@ -288,7 +289,7 @@ def build_detector(cfg: Config) -> Detector:
         return SsdTfliteDetector(d.model, d.labels, num_threads=d.threads, score_threshold=d.score_threshold,
                                  max_detections=d.max_detections, mode=d.mode, roi=d.roi, tiles=d.tiles,
                                  tile_overlap=d.tile_overlap, min_plate_width_px=d.min_plate_width_px,
-                                 merge_iou=d.merge_iou)
+                                 merge_iou=d.merge_iou, tile_score_threshold=d.tile_score_threshold)
     except ValueError as exc:  # a setting the config's ranges allow but the detector does not
         raise ConfigError(f"detector.{exc}") from None
 

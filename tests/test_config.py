@@ -60,13 +60,14 @@ def test_shipped_config_equals_the_defaults() -> None:
     assert parse(CONFIG_YAML.read_text()) == parse("")
 
 
-def test_shipped_score_threshold_is_the_one_the_detectors_training_chose() -> None:
+def test_shipped_score_thresholds_are_the_ones_the_detectors_training_chose() -> None:
     """The detector's card figures are at the threshold its training chose on
     validation frames; the daemon must run at that threshold too."""
     import json
 
     figures = json.loads((REPO / "tflite_graphs" / "plates" / "training_figures.json").read_text())["figures"]
     assert shipped()["detector"]["score_threshold"] == figures["score_threshold"]
+    assert shipped()["detector"]["tile_score_threshold"] == figures["tile_score_threshold"]
 
 
 def test_shipped_config_lists_every_key() -> None:
@@ -126,6 +127,7 @@ def test_config_is_frozen() -> None:
      "config.yaml: reader.ocr_modle: unknown key (did you mean ocr_model?)"),
     ("detector:\n  score_threshold: 1.5\n",
      "config.yaml: detector.score_threshold: expected a number between 0 and 1, got 1.5"),
+
     ("detector:\n  threads: 0\n",
      "config.yaml: detector.threads: expected an integer between 1 and 64, got 0"),
     ("detector:\n  threads: 2.5\n",

@@ -196,6 +196,31 @@ def test_auto_finds_a_plate_too_small_for_the_squashed_frame(tiny_models):
     assert_box(found[0].box, (192, 192, 256, 256))
 
 
+def test_boxes_found_in_tiles_need_the_tile_threshold(tiny_models):
+    # auto on a 1280 px frame: the 128 px block is seen by the whole-view pass
+    # (one cell after the 4x squash) and by a tile; the 64 px one by a tile only.
+    # Both score ~0.996: a tile threshold of 1 keeps only what the whole view found.
+    img = frame_with_blocks(1280, 1280, (192, 192, 256, 256), (768, 768, 896, 896))
+    both = SsdTfliteDetector(tiny_models.named, mode="auto", tile_overlap=0.0, tile_score_threshold=0.5)
+    assert len(both.detect(img)) == 2
+    strict = SsdTfliteDetector(tiny_models.named, mode="auto", tile_overlap=0.0, tile_score_threshold=1.0)
+    found = strict.detect(img)
+    assert len(found) == 1
+    assert_box(found[0].box, (768, 768, 896, 896))
+    # the higher bar applies: a score threshold of 1 drops the tiles' boxes too
+    assert SsdTfliteDetector(tiny_models.named, mode="auto", tile_overlap=0.0, score_threshold=1.0,
+                             tile_score_threshold=0.5).detect(img) == []
+    # unset: tiles take score_threshold, as before the setting existed
+    assert len(SsdTfliteDetector(tiny_models.named, mode="auto", tile_overlap=0.0).detect(img)) == 2
+
+
+def test_only_tiles_are_marked_as_tiles():
+    assert not any(r.tile for r in regions_for(1280, 720, "full") + regions_for(1280, 720, "roi"))
+    auto = regions_for(1280, 720, "auto")
+    assert not auto[0].tile and all(r.tile for r in auto[1:]) and len(auto) == 5
+    assert all(r.tile for r in regions_for(1280, 720, "tiles"))
+
+
 def test_tiles_merge_the_same_plate_seen_by_two_tiles(tiny_models):
     # With 50 % overlap on 480 px the two 320 px tiles share x 160..320; a
     # block there is seen by both (same frame box) and reported once.
@@ -360,6 +385,7 @@ def test_a_model_that_is_no_detector_is_a_one_line_error(tiny_models):
     ({"mode": "zoom"}, "mode"), ({"roi": (0.5, 0, 0.4, 1)}, "roi"), ({"tiles": (0, 2)}, "tiles"),
     ({"tile_overlap": 1.0}, "tile_overlap"), ({"score_threshold": 2}, "score_threshold"),
     ({"input_std": 0}, "input_std"), ({"max_detections": 0}, "max_detections"),
+    ({"tile_score_threshold": -0.1}, "tile_score_threshold"),
 ])
 def test_bad_settings_name_the_setting(tiny_models, kwargs, culprit):
     with pytest.raises(ValueError, match=f"^{culprit}: "):

@@ -196,3 +196,16 @@ def test_boxes_too_narrow_to_read_are_dropped_as_the_daemon_drops_them(tiny_mode
     dropped = json.loads(lines[-1])
     assert dropped["min_plate_width_px"] == 65
     assert dropped["recall_iou30"] == 0.0 and dropped["false_per_image"] == 0.0
+
+
+def test_tile_threshold_defaults_to_the_daemons_and_is_reported(tiny_models, tmp_path, capsys):
+    voc = str(voc_dir(tmp_path))
+    _, lines, _ = run_cli(capsys, "--images", voc, "--model", str(tiny_models.named), "--mode", "tiles",
+                          "--tile-overlap", "0")
+    assert json.loads(lines[-1])["tile_score_threshold"] == DetectorConfig().tile_score_threshold
+    # every box of tiles mode comes from a tile: a bar of 1 (scores ~0.996) drops them all
+    _, lines, _ = run_cli(capsys, "--images", voc, "--model", str(tiny_models.named), "--mode", "tiles",
+                          "--tile-overlap", "0", "--tile-score", "1")
+    strict = json.loads(lines[-1])
+    assert strict["tile_score_threshold"] == 1.0 and strict["recall_iou30"] == 0.0
+    assert strict["false_per_image"] == 0.0

@@ -179,17 +179,19 @@ def test_reconfigure_takes_hot_keys() -> None:
     from edge.config import Config, DetectorConfig, ReaderConfig, TesseractConfig
 
     class Tunable(FakeDetector):
-        score_threshold, max_detections, min_plate_width_px = 0.5, 10, 40
+        score_threshold, tile_score_threshold, max_detections, min_plate_width_px = 0.5, 0.5, 10, 40
 
     class Combined(FakeReader):
         fallback_below = 0.6
 
     detector, reader = Tunable(det(score=0.6)), Combined(reading(conf=0.7))
     p = make(detector, reader)
-    cfg = Config(detector=DetectorConfig(score_threshold=0.65, max_detections=3, min_plate_width_px=20),
+    cfg = Config(detector=DetectorConfig(score_threshold=0.65, tile_score_threshold=0.7, max_detections=3,
+                                         min_plate_width_px=20),
                  reader=ReaderConfig(min_confidence=0.8, tesseract=TesseractConfig(fallback_below=0.9)),
                  filters=FiltersConfig(min_length=8))
     p.reconfigure(cfg)
-    assert (detector.score_threshold, detector.max_detections, detector.min_plate_width_px) == (0.65, 3, 20)
+    assert (detector.score_threshold, detector.tile_score_threshold, detector.max_detections,
+            detector.min_plate_width_px) == (0.65, 0.7, 3, 20)
     assert reader.fallback_below == 0.9 and p.filters.min_length == 8
     assert p.process(frame()) == [] and p.rejected["det_score"] == 1

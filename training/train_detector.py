@@ -208,6 +208,7 @@ def main(argv=None) -> int:
     figures["total_minutes"] = round(run.minutes(), 1)
     figures["command"] = training_command("training.train_detector", argv)
     figures["score_threshold"] = chosen_threshold(evals)
+    figures["tile_score_threshold"] = chosen_tile_threshold(evals)
     rewrite_figures(out, evals, figures)
     write_card(out, figures, evals)
     log.info("done: %s", json.dumps(figures))
@@ -226,6 +227,7 @@ def evaluate_only(args) -> int:
     figures.setdefault("command", "python -m training.train_detector")
     evals = evaluate_real(out, args)
     figures["score_threshold"] = chosen_threshold(evals)
+    figures["tile_score_threshold"] = chosen_tile_threshold(evals)
     rewrite_figures(out, evals, figures)
     write_card(out, figures, evals)
     log.info("re-evaluated %s; card rewritten", out / "detect.tflite")
@@ -244,9 +246,50 @@ def chosen_threshold(evals: dict) -> float | None:
     return None if sweep is None else choose_threshold(sweep)
 
 
+def choose_tile_threshold(rows: list[dict]) -> float | None:
+    """The highest swept tile threshold (rows rising from the score threshold)
+    at which auto mode still finds every validation plate it finds with tiles
+    at the score threshold: tiles are there for recall, so their bar rises only
+    while it costs none, and each step up drops false boxes."""
+    if not rows:
+        return None
+    chosen = rows[0]["tile_score_threshold"]
+    for row in rows[1:]:
+        if row["recall_iou50"] < rows[0]["recall_iou50"]:
+            break
+        chosen = row["tile_score_threshold"]
+    return chosen
+
+
+TILE_SWEEP_NAME = "ro-dashcam/valid (auto, tile threshold sweep)"
+
+
+def chosen_tile_threshold(evals: dict) -> float | None:
+    rows = evals.get(TILE_SWEEP_NAME, {}).get("result", {}).get("tile_sweep")
+    return choose_tile_threshold(rows) if rows else None
+
+
+def tile_sweep(out: Path, args, score: float, res: dict) -> None:
+    """auto mode on ro-dashcam/valid once per swept tile threshold >= score."""
+    rows = []
+    for t in (t for t in SWEEP if t >= score):
+        one: dict = {}
+        _eval_detect(out, "one", ["--images", args.val, "--mode", "auto", "--score", str(score),
+                                  "--tile-score", str(t)], one)
+        if "one" not in one:
+            return
+        r = one["one"]["result"]
+        rows.append({"tile_score_threshold": t, "recall_iou50": r["recall_iou50"],
+                     "false_per_image": r["false_per_image"]})
+    res[TILE_SWEEP_NAME] = {
+        "command": f"anpr-edge eval-detect --images {args.val} --mode auto --score {score} --tile-score T  "
+                   f"# T = {', '.join(str(r['tile_score_threshold']) for r in rows)}",
+        "result": {"tile_sweep": rows}}
+
+
 def evaluate_real(out: Path, args) -> dict:
     """The product's own `anpr-edge eval-detect` on the real sets, in each mode,
-    at the score threshold chosen by a sweep on ro-dashcam/valid (the
+    at the score and tile thresholds chosen by sweeps on ro-dashcam/valid (the
     validation frames; the evaluation sets never choose anything)."""
     res: dict = {}
     sweep_name = "ro-dashcam/valid (full, sweep)"
@@ -255,12 +298,16 @@ def evaluate_real(out: Path, args) -> dict:
         _eval_detect(out, sweep_name, ["--images", args.val, "--mode", "full", "--sweep", sweep], res)
     chosen = chosen_threshold(res)
     score = [] if chosen is None else ["--score", str(chosen)]
+    if chosen is not None:
+        tile_sweep(out, args, chosen, res)
+    tile = chosen_tile_threshold(res)
+    tiles = [*score, *([] if tile is None else ["--tile-score", str(tile)])]
     for name, extra in {
         "openalpr-eu (full)": ["--images", args.eval_eu, "--mode", "full", *score],
-        "openalpr-eu (auto, the daemon's default)": ["--images", args.eval_eu, "--mode", "auto", *score],
+        "openalpr-eu (auto, the daemon's default)": ["--images", args.eval_eu, "--mode", "auto", *tiles],
         "ro-dashcam/valid (full)": ["--images", args.val, "--mode", "full", *score],
-        "ro-dashcam/valid (tiles)": ["--images", args.val, "--mode", "tiles", *score],
-        "ro-dashcam/valid (auto, the daemon's default)": ["--images", args.val, "--mode", "auto", *score],
+        "ro-dashcam/valid (tiles)": ["--images", args.val, "--mode", "tiles", *tiles],
+        "ro-dashcam/valid (auto, the daemon's default)": ["--images", args.val, "--mode", "auto", *tiles],
     }.items():
         if os.path.isdir(extra[1]):
             _eval_detect(out, name, extra, res)
@@ -281,13 +328,13 @@ def write_card(out: Path, figures: dict, evals: dict) -> None:
     rows = []
     for name, e in evals.items():
         r = e["result"]
-        if "sweep" in r:
+        if "sweep" in r or "tile_sweep" in r:
             continue
         rows.append(f"| {name} | {r.get('n_images')} | {r.get('n_plates')} | {_num(r, 'recall_iou50', '.3f')} | "
                     f"{_num(r, 'recall_iou30', '.3f')} | {_num(r, 'false_per_image', '.2f')} | "
                     f"{_num(r, 'ms_per_image', '.1f')} | {_num(r, 'ms_per_inference', '.1f')} | "
-                    f"{_num(r, 'score_threshold', '.2f')} |")
-    table = "\n".join(rows) or "| (not evaluated in this run) | | | | | | | | |"
+                    f"{_num(r, 'score_threshold', '.2f')} | {_num(r, 'tile_score_threshold', '.2f')} |")
+    table = "\n".join(rows) or "| (not evaluated in this run) | | | | | | | | | |"
     cmds = "\n".join(f"    {e['command']}" for e in evals.values()) or "    (none)"
     sweep_rows = next((e["result"]["sweep"] for e in evals.values() if "sweep" in e["result"]), [])
     chosen = chosen_threshold(evals)
@@ -297,6 +344,14 @@ def write_card(out: Path, figures: dict, evals: dict) -> None:
         f"Lowest swept threshold with at most {MAX_FALSE_PER_IMAGE} false detections per frame on "
         f"ro-dashcam/valid (full frame): **{chosen}**" if chosen is not None
         else "No swept threshold kept false detections within bounds on ro-dashcam/valid.")
+    tile_rows = evals.get(TILE_SWEEP_NAME, {}).get("result", {}).get("tile_sweep", [])
+    tile_table = "\n".join(f"| {row['tile_score_threshold']:.2f} | {row['recall_iou50']:.3f} | "
+                           f"{row['false_per_image']:.2f} |" for row in tile_rows)
+    tile = chosen_tile_threshold(evals)
+    tile_text = (
+        f"Highest swept threshold at which auto mode on ro-dashcam/valid finds every plate it finds "
+        f"with tiles at the score threshold: **{tile}**" if tile is not None
+        else "Not chosen in this run (no validation frames)")
     text = f"""# Plate detector model card (`detect.tflite`)
 
 Made by this repository's own code from random initialisation; no pretrained weights.
@@ -322,8 +377,8 @@ ms/inference: the model alone, one 320 px inference, one thread. As in the
 daemon, boxes narrower than detector.min_plate_width_px (40 px: too small to
 read) are dropped before scoring (eval-detect's default; `--min-width 1` keeps them).
 
-| set (mode) | images | plates | recall IoU≥0.5 | recall IoU≥0.3 | false/image | ms/image | ms/inference | score threshold |
-|---|---|---|---|---|---|---|---|---|
+| set (mode) | images | plates | recall IoU≥0.5 | recall IoU≥0.3 | false/image | ms/image | ms/inference | score threshold | tile threshold |
+|---|---|---|---|---|---|---|---|---|---|
 {table}
 
 ## Score threshold (chosen on validation frames, not on the evaluation sets)
@@ -333,6 +388,16 @@ read) are dropped before scoring (eval-detect's default; `--min-width 1` keeps t
 | threshold | recall IoU≥0.5 | false/frame |
 |---|---|---|
 {sweep_table}
+
+## Tile threshold (chosen on validation frames)
+Boxes found in a tile (tiles mode, and auto's extra passes on large frames)
+must reach their own threshold: a tile zooms in, and clutter that the squashed
+frame blurs away draws false boxes there. {tile_text}; config.yaml's
+`detector.tile_score_threshold` ships it (tests/test_config.py checks).
+
+| tile threshold | recall IoU≥0.5 (auto) | false/frame (auto) |
+|---|---|---|
+{tile_table}
 
 Commands:
 
