@@ -22,6 +22,12 @@ from training.fonts import load_font
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 DIGITS = "0123456789"
 ALNUM = DIGITS + LETTERS
+# Letters issuers leave out of serials because they read as digits or as each
+# other; the reader's prior for a round or a straight glyph follows from them.
+US_SERIAL_LETTERS = "ABCDEFGHJKLMNPRSTUVWXYZ"  # most states: no I, O, Q (1, 0, 0)
+CZ_SERIAL_LETTERS = "ABCDEFHIJKLMNPRSTUVXYZ"  # Czech series: no G, O, Q, W
+ES_LETTERS = "BCDFGHJKLMNPRSTVWXYZ"  # Spain since 2000: consonants only, no Q (nor Ñ)
+UK_LETTERS = "ABCDEFGHJKLMNOPRSTUVWXYZ"  # current UK series: no I, Q
 
 US_STATES = [
     "ALABAMA", "Alaska", "ARIZONA", "Arkansas", "California", "COLORADO", "Connecticut",
@@ -88,16 +94,17 @@ class Plate:
     text_box: tuple[int, int, int, int]  # x0, y0, x1, y1 of the main characters
 
 
-def _rand_text(pattern: str, rng: np.random.Generator) -> list[str]:
-    """Pattern chars: L letter, D digit, A either; ' ', '-', '.', '|' separators."""
+def _rand_text(pattern: str, rng: np.random.Generator, letters: str = LETTERS) -> list[str]:
+    """Pattern chars: L letter (of `letters`), D digit, A either; ' ', '-', '.', '|' separators."""
+    alnum = DIGITS + letters
     out = []
     for p in pattern:
         if p == "L":
-            out.append(LETTERS[rng.integers(26)])
+            out.append(letters[rng.integers(len(letters))])
         elif p == "D":
             out.append(DIGITS[rng.integers(10)])
         elif p == "A":
-            out.append(ALNUM[rng.integers(36)])
+            out.append(alnum[rng.integers(len(alnum))])
         else:
             out.append(p)
     return out
@@ -322,7 +329,7 @@ def _eu_plate(rng, tokens, code, family, bg=(235, 235, 235), fg=(25, 25, 25),
 
 
 def plate_cz(rng):
-    tokens = _rand_text("DLA DDDD", rng)
+    tokens = _rand_text("DLA DDDD", rng, CZ_SERIAL_LETTERS)
     fam = rng.choice(["din", "narrow_bold", "sans_cond_bold", "gothic_c"])
     c, tb = _eu_plate(rng, tokens, "CZ", fam, layout="CZ")
     return c, tokens, tb
@@ -344,7 +351,7 @@ def plate_de(rng):
 
 
 def plate_uk(rng):
-    tokens = _rand_text("LLDD LLL", rng)
+    tokens = _rand_text("LLDD LLL", rng, UK_LETTERS)
     bg = (240, 240, 240) if rng.random() < 0.5 else (20, 200, 245)
     fam = rng.choice(["narrow_bold", "din", "sans_cond_bold"])
     c, tb = _eu_plate(rng, tokens, "GB" if rng.random() < 0.5 else "UK", fam, bg=bg,
@@ -353,7 +360,7 @@ def plate_uk(rng):
 
 
 def plate_es(rng):
-    tokens = _rand_text("DDDD LLL", rng)
+    tokens = _rand_text("DDDD LLL", rng, ES_LETTERS)
     fam = rng.choice(["din", "narrow_bold", "sans_cond_bold"])
     c, tb = _eu_plate(rng, tokens, "E", fam, layout="ES")
     return c, tokens, tb
@@ -703,7 +710,7 @@ def plate_us(rng, backgrounds=None):
     if on["vanity"]:
         tokens = _us_vanity(rng)
     else:
-        tokens = _rand_text(US_PATTERNS[int(rng.integers(len(US_PATTERNS)))], rng)
+        tokens = _rand_text(US_PATTERNS[int(rng.integers(len(US_PATTERNS)))], rng, US_SERIAL_LETTERS)
     style = "random"
     split = _split_for_graphic(tokens) if on["separator"] else None
     if split is not None:
