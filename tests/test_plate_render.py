@@ -160,13 +160,3 @@ def test_render_benchmark_command_prints_one_json_line(capsys) -> None:
     assert main(["--n", "5", "--repeats", "1", "--backgrounds", ""]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["n"] == 5 and result["ms_per_crop"] > 0
-
-
-@pytest.mark.parametrize("layout, never", [("US", "IOQ"), ("CZ", "GOQW"), ("ES", "AEIOUQ"), ("UK", "IQ")])
-def test_serials_skip_the_letters_their_issuers_leave_out(monkeypatch, layout, never):
-    """US serials have no I, O or Q, so a round glyph on them is a zero; likewise the others."""
-    _us_clutter(monkeypatch, 0.5, vanity=0.0)  # vanity words are the owner's spelling
-    rng = np.random.default_rng(11)
-    texts = "".join(render_plate(rng, layout=layout).text for _ in range(150))
-    assert not set(texts) & set(never)
-    assert len(set(texts) - set(DIGITS)) >= 12  # still many letters

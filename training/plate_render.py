@@ -22,12 +22,6 @@ from training.fonts import load_font
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 DIGITS = "0123456789"
 ALNUM = DIGITS + LETTERS
-# Letters issuers leave out of serials because they read as digits or as each
-# other; the reader's prior for a round or a straight glyph follows from them.
-US_SERIAL_LETTERS = "ABCDEFGHJKLMNPRSTUVWXYZ"  # most states: no I, O, Q (1, 0, 0)
-CZ_SERIAL_LETTERS = "ABCDEFHIJKLMNPRSTUVXYZ"  # Czech series: no G, O, Q, W
-ES_LETTERS = "BCDFGHJKLMNPRSTVWXYZ"  # Spain since 2000: consonants only, no Q (nor Ñ)
-UK_LETTERS = "ABCDEFGHJKLMNOPRSTUVWXYZ"  # current UK series: no I, Q
 
 US_STATES = [
     "ALABAMA", "Alaska", "ARIZONA", "Arkansas", "California", "COLORADO", "Connecticut",
@@ -94,17 +88,16 @@ class Plate:
     text_box: tuple[int, int, int, int]  # x0, y0, x1, y1 of the main characters
 
 
-def _rand_text(pattern: str, rng: np.random.Generator, letters: str = LETTERS) -> list[str]:
-    """Pattern chars: L letter (of `letters`), D digit, A either; ' ', '-', '.', '|' separators."""
-    alnum = DIGITS + letters
+def _rand_text(pattern: str, rng: np.random.Generator) -> list[str]:
+    """Pattern chars: L letter, D digit, A either; ' ', '-', '.', '|' separators."""
     out = []
     for p in pattern:
         if p == "L":
-            out.append(letters[rng.integers(len(letters))])
+            out.append(LETTERS[rng.integers(26)])
         elif p == "D":
             out.append(DIGITS[rng.integers(10)])
         elif p == "A":
-            out.append(alnum[rng.integers(len(alnum))])
+            out.append(ALNUM[rng.integers(36)])
         else:
             out.append(p)
     return out
@@ -329,7 +322,7 @@ def _eu_plate(rng, tokens, code, family, bg=(235, 235, 235), fg=(25, 25, 25),
 
 
 def plate_cz(rng):
-    tokens = _rand_text("DLA DDDD", rng, CZ_SERIAL_LETTERS)
+    tokens = _rand_text("DLA DDDD", rng)
     fam = rng.choice(["din", "narrow_bold", "sans_cond_bold", "gothic_c"])
     c, tb = _eu_plate(rng, tokens, "CZ", fam, layout="CZ")
     return c, tokens, tb
@@ -351,7 +344,7 @@ def plate_de(rng):
 
 
 def plate_uk(rng):
-    tokens = _rand_text("LLDD LLL", rng, UK_LETTERS)
+    tokens = _rand_text("LLDD LLL", rng)
     bg = (240, 240, 240) if rng.random() < 0.5 else (20, 200, 245)
     fam = rng.choice(["narrow_bold", "din", "sans_cond_bold"])
     c, tb = _eu_plate(rng, tokens, "GB" if rng.random() < 0.5 else "UK", fam, bg=bg,
@@ -360,7 +353,7 @@ def plate_uk(rng):
 
 
 def plate_es(rng):
-    tokens = _rand_text("DDDD LLL", rng, ES_LETTERS)
+    tokens = _rand_text("DDDD LLL", rng)
     fam = rng.choice(["din", "narrow_bold", "sans_cond_bold"])
     c, tb = _eu_plate(rng, tokens, "E", fam, layout="ES")
     return c, tokens, tb
@@ -710,7 +703,7 @@ def plate_us(rng, backgrounds=None):
     if on["vanity"]:
         tokens = _us_vanity(rng)
     else:
-        tokens = _rand_text(US_PATTERNS[int(rng.integers(len(US_PATTERNS)))], rng, US_SERIAL_LETTERS)
+        tokens = _rand_text(US_PATTERNS[int(rng.integers(len(US_PATTERNS)))], rng)
     style = "random"
     split = _split_for_graphic(tokens) if on["separator"] else None
     if split is not None:
