@@ -289,6 +289,14 @@ def is_plate_name(name: str) -> bool:
     return PLATE_NAME.search(name.strip()) is not None
 
 
+def tile_bar(score_threshold: float, tile_score_threshold: float | None) -> float:
+    """The score a box found in a tile needs. A tile zooms in 2x or more: texture
+    that the squashed frame blurs away starts to look like a plate there, so its
+    boxes may need a higher score (never a lower one: raising score_threshold
+    raises both)."""
+    return score_threshold if tile_score_threshold is None else max(score_threshold, tile_score_threshold)
+
+
 def plate_classes(labels: Sequence[str]) -> frozenset[int] | None:
     """Class ids (as the op emits them) whose label names a plate; None = keep all.
 
@@ -382,11 +390,8 @@ class SsdTfliteDetector:
         return [Detection(Box(*(float(v) for v in boxes[i])), float(scores[i])) for i in order]
 
     def _threshold(self, region: Region) -> float:
-        """A tile zooms in 2x or more: texture that the squashed frame blurs away
-        starts to look like a plate there, so its boxes may need a higher score
-        (never a lower one: raising score_threshold raises both)."""
-        if region.tile and self.tile_score_threshold is not None:
-            return max(self.score_threshold, self.tile_score_threshold)
+        if region.tile:
+            return tile_bar(self.score_threshold, self.tile_score_threshold)
         return self.score_threshold
 
     def _run(self, crop: np.ndarray, min_score: float) -> tuple[np.ndarray, np.ndarray]:

@@ -47,7 +47,7 @@ import numpy as np
 from edge.argtypes import fraction, nonzero_float, positive_int
 from edge.cli import out
 from edge.config import DetectorConfig
-from edge.detector import MODES, Detector, SsdTfliteDetector, is_plate_name
+from edge.detector import MODES, Detector, SsdTfliteDetector, is_plate_name, tile_bar
 from edge.evaluate import DataError, photo_for, read_image
 from edge.types import Box, Detection
 
@@ -343,8 +343,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                         f"read (default {DEFAULT_MIN_WIDTH}: config.yaml's detector.min_plate_width_px)")
     p.add_argument("--sweep", type=_thresholds, metavar="T1,T2,...",
                    help="also score these thresholds (detects once, at the lowest)")
-    p.add_argument("--max-detections", type=positive_int, default=10, metavar="N",
-                   help="per photo, as the daemon's detector.max_detections (default 10)")
+    p.add_argument("--max-detections", type=positive_int, default=_DAEMON["max_detections"], metavar="N",
+                   help=f"per photo, as the daemon's detector.max_detections (default {_DAEMON['max_detections']})")
     p.add_argument("--input-mean", type=float, default=127.5, metavar="M",
                    help="float-input models: feed (pixel - M) / S")
     p.add_argument("--input-std", type=nonzero_float, default=127.5, metavar="S")
@@ -366,7 +366,7 @@ def run(args: argparse.Namespace) -> int:
                                  input_mean=args.input_mean, input_std=args.input_std,
                                  mode=args.mode, roi=args.roi, tiles=args.tiles,
                                  tile_overlap=args.tile_overlap, min_plate_width_px=args.min_width,
-                                 tile_score_threshold=args.tile_score)
+                                 tile_score_threshold=args.tile_score, merge_iou=_DAEMON["merge_iou"])
     results = evaluate(detector, labelled, args.report)
     summary = summarise(at_threshold(results, args.score), args.mode, args.score)
     summary["min_plate_width_px"] = args.min_width
@@ -374,7 +374,7 @@ def run(args: argparse.Namespace) -> int:
         summary["roi"] = list(args.roi)
     if args.mode in ("tiles", "auto"):
         summary["tiles"] = list(args.tiles)
-        summary["tile_score_threshold"] = max(args.score, args.tile_score)  # as the detector applies it
+        summary["tile_score_threshold"] = tile_bar(args.score, args.tile_score)
     if args.report is not None:
         write_report_index(args.report, at_threshold(results, args.score))
         out(f"report: {args.report}")

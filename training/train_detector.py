@@ -264,9 +264,12 @@ def choose_tile_threshold(rows: list[dict]) -> float | None:
 TILE_SWEEP_NAME = "ro-dashcam/valid (auto, tile threshold sweep)"
 
 
+def tile_sweep_rows(evals: dict) -> list[dict]:
+    return evals.get(TILE_SWEEP_NAME, {}).get("result", {}).get("tile_sweep", [])
+
+
 def chosen_tile_threshold(evals: dict) -> float | None:
-    rows = evals.get(TILE_SWEEP_NAME, {}).get("result", {}).get("tile_sweep")
-    return choose_tile_threshold(rows) if rows else None
+    return choose_tile_threshold(tile_sweep_rows(evals))
 
 
 def tile_sweep(out: Path, args, score: float, res: dict) -> None:
@@ -344,9 +347,8 @@ def write_card(out: Path, figures: dict, evals: dict) -> None:
         f"Lowest swept threshold with at most {MAX_FALSE_PER_IMAGE} false detections per frame on "
         f"ro-dashcam/valid (full frame): **{chosen}**" if chosen is not None
         else "No swept threshold kept false detections within bounds on ro-dashcam/valid.")
-    tile_rows = evals.get(TILE_SWEEP_NAME, {}).get("result", {}).get("tile_sweep", [])
     tile_table = "\n".join(f"| {row['tile_score_threshold']:.2f} | {row['recall_iou50']:.3f} | "
-                           f"{row['false_per_image']:.2f} |" for row in tile_rows)
+                           f"{row['false_per_image']:.2f} |" for row in tile_sweep_rows(evals))
     tile = chosen_tile_threshold(evals)
     tile_text = (
         f"Highest swept threshold at which auto mode on ro-dashcam/valid finds every plate it finds "
