@@ -1,0 +1,55 @@
+"""The detector's stage profiler (training.profile_detector): its arithmetic and timing harness.
+
+Building and converting the nine cuts takes ~90 s even at 64 px, so the
+whole command is run by hand (README, model card), not here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from training.profile_detector import STAGES, WHOLE, cumulative_macs, main, stage_rows, time_models
+
+OCR_MODEL = Path(__file__).resolve().parents[1] / "tflite_graphs" / "ocr" / "ocr.tflite"
+
+
+def test_each_stage_is_charged_the_time_its_cut_adds_to_the_one_before() -> None:
+    rows = stage_rows(["a", "b", "c"], {"a": 1.0, "b": 3.5, "c": 4.0},
+                      {"a": 2_000_000, "b": 2_500_000, "c": 9_500_000})
+    assert [r["stage_ms"] for r in rows] == [1.0, 2.5, 0.5]
+    assert [r["cumulative_ms"] for r in rows] == [1.0, 3.5, 4.0]
+    assert [r["stage_mmacs"] for r in rows] == [2.0, 0.5, 7.0]
+    assert sum(r["stage_ms"] for r in rows) == pytest.approx(rows[-1]["cumulative_ms"])
+
+
+def test_stages_run_from_the_input_to_the_whole_detector() -> None:
+    layers = [layer for _, layer in STAGES]
+    assert layers[0] == "Conv1_relu" and layers[-1] == "out_relu"
+    assert len(set(layers)) == len(layers)
+    assert WHOLE not in dict(STAGES)
+
+
+def test_multiply_adds_grow_stage_by_stage_to_the_whole_detector() -> None:
+    from training.det_model import build_detector
+
+    macs = cumulative_macs(build_detector(alpha=0.35, size=320))
+    order = [label for label, _ in STAGES] + [WHOLE]
+    assert all(macs[a] < macs[b] for a, b in zip(order, order[1:]))
+    # the stem: a 3x3 conv from 3 to 16 channels on a 160x160 output
+    assert macs[STAGES[0][0]] == 160 * 160 * 16 * 3 * 3 * 3
+    assert 150e6 < macs[WHOLE] < 190e6
+
+
+def test_models_are_timed_per_invoke_on_one_thread() -> None:
+    ms = time_models({"ocr": OCR_MODEL}, rounds=2, invokes=3)
+    assert set(ms) == {"ocr"} and 0 < ms["ocr"] < 1000
+
+
+def test_a_missing_model_is_named_before_any_work(tmp_path, capsys) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["--model", str(tmp_path / "nope.tflite")])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "--model" in err and "nope.tflite: no such file" in err
