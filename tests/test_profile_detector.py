@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from training.profile_detector import STAGES, WHOLE, cumulative_macs, main, stage_rows, time_models
+from training.det_model import STEMS, build_detector
+from training.profile_detector import WHOLE, cumulative_macs, main, stage_rows, stages, time_models
 
 OCR_MODEL = Path(__file__).resolve().parents[1] / "tflite_graphs" / "ocr" / "ocr.tflite"
 
@@ -24,22 +25,34 @@ def test_each_stage_is_charged_the_time_its_cut_adds_to_the_one_before() -> None
     assert sum(r["stage_ms"] for r in rows) == pytest.approx(rows[-1]["cumulative_ms"])
 
 
-def test_stages_run_from_the_input_to_the_whole_detector() -> None:
-    layers = [layer for _, layer in STAGES]
-    assert layers[0] == "Conv1_relu" and layers[-1] == "out_relu"
-    assert len(set(layers)) == len(layers)
-    assert WHOLE not in dict(STAGES)
+@pytest.mark.parametrize("stem", STEMS)
+def test_every_stem_is_cut_at_layers_of_its_model_from_the_input_on(stem) -> None:
+    model = build_detector(alpha=0.35, size=128, stem=stem)
+    names = [layer.name for layer in model.layers]
+    cuts = [names.index(layer) for _, layer in stages(stem)]
+    assert cuts == sorted(cuts) and len(set(cuts)) == len(cuts)
+    assert stages(stem)[-1][1] == "out_relu" and WHOLE not in dict(stages(stem))
 
 
 def test_multiply_adds_grow_stage_by_stage_to_the_whole_detector() -> None:
-    from training.det_model import build_detector
-
     macs = cumulative_macs(build_detector(alpha=0.35, size=320))
-    order = [label for label, _ in STAGES] + [WHOLE]
+    order = [label for label, _ in stages()] + [WHOLE]
     assert all(macs[a] < macs[b] for a, b in zip(order, order[1:]))
     # the stem: a 3x3 conv from 3 to 16 channels on a 160x160 output
-    assert macs[STAGES[0][0]] == 160 * 160 * 16 * 3 * 3 * 3
+    assert macs[order[0]] == 160 * 160 * 16 * 3 * 3 * 3
     assert 150e6 < macs[WHOLE] < 190e6
+
+
+def test_the_s4_stem_skips_the_160_px_layers_and_keeps_the_rest() -> None:
+    full = cumulative_macs(build_detector(alpha=0.35, size=320), "mobilenet")
+    s4 = cumulative_macs(build_detector(alpha=0.35, size=320, stem="s4"), "s4")
+    assert s4[stages("s4")[0][0]] == 80 * 80 * 16 * 4 * 4 * 3
+    # from stride 8 on the two nets are the same layers
+    tail = [label for label, _ in stages()[-4:]] + [WHOLE]
+    full_tail = [full[b] - full[a] for a, b in zip(tail, tail[1:])]
+    s4_tail = [s4[b] - s4[a] for a, b in zip(tail, tail[1:])]
+    assert full_tail == s4_tail
+    assert s4[WHOLE] < full[WHOLE]
 
 
 def test_models_are_timed_per_invoke_on_one_thread() -> None:

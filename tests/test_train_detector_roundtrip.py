@@ -48,3 +48,28 @@ def test_tiny_train_export_load_detect_and_resume(tmp_path):
     second = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=600)
     assert second.returncode == 0, second.stdout[-2000:] + second.stderr[-2000:]
     assert "resumed from" in second.stdout and "at step 4 of 4" in second.stdout
+
+
+@pytest.mark.slow
+def test_the_s4_stem_exports_to_a_model_the_runtime_detector_runs(tmp_path):
+    """The faster stem (training.det_model STEMS) converts to full int8 with the post-process op."""
+    from training.anchors import make_anchors
+    from training.det_model import build_detector
+    from training.export_detector import export_detector
+
+    rng = np.random.default_rng(0)
+    model = build_detector(size=128, stem="s4")
+    model(rng.uniform(0, 255, (2, 128, 128, 3)).astype(np.float32), training=True)
+    rep = [rng.integers(0, 256, (128, 128, 3), dtype=np.uint8) for _ in range(2)]
+    path = export_detector(model, make_anchors(128), rep, tmp_path / "detect.tflite")
+    (tmp_path / "labelmap.txt").write_text("plate\n")
+    assert "uint8" in describe(load_interpreter(path, num_threads=1))
+    detector = SsdTfliteDetector(path, tmp_path / "labelmap.txt", num_threads=1, score_threshold=0.01)
+    assert len(detector.detect(rng.integers(0, 255, (360, 640, 3), dtype=np.uint8))) <= detector.max_detections
+
+
+def test_an_unknown_stem_is_named():
+    from training.det_model import build_detector
+
+    with pytest.raises(ValueError, match="stem must be one of mobilenet, s4, got 'vgg'"):
+        build_detector(stem="vgg")

@@ -27,17 +27,32 @@ import numpy as np
 
 from edge.argtypes import positive_int
 
-# (label, keras layer the cut ends at). Strides are of the 320 px input.
-STAGES = (
-    ("stem conv 3x3/2 (+input quantize, rescale)", "Conv1_relu"),
-    ("block 0 (stride 2)", "expanded_conv_project_BN"),
-    ("block 1 (stride 2 -> 4)", "block_1_project_BN"),
-    ("blocks 2-3 (stride 4 -> 8)", "block_3_project_BN"),
+# (label, keras layer the cut ends at), per stem (training.det_model.STEMS).
+# Strides are of the 320 px input.
+_HEADS = {
+    "mobilenet": (
+        ("stem conv 3x3/2 (+input quantize, rescale)", "Conv1_relu"),
+        ("block 0 (stride 2)", "expanded_conv_project_BN"),
+        ("block 1 (stride 2 -> 4)", "block_1_project_BN"),
+        ("blocks 2-3 (stride 4 -> 8)", "block_3_project_BN"),
+    ),
+    "s4": (
+        ("stem conv 4x4/4 (+input quantize, rescale)", "stem_relu"),
+        ("block 2 (stride 4)", "block_2_project_BN"),
+        ("block 3 (stride 4 -> 8)", "block_3_project_BN"),
+    ),
+}
+_TAIL = (
     ("blocks 4-6 expand (stride 8, FPN tap)", "block_6_expand_relu"),
     ("blocks 6-13 expand (stride 16, FPN tap)", "block_13_expand_relu"),
     ("blocks 13-16 (stride 32)", "block_16_project_BN"),
     ("last 1x1 conv to 1280 channels", "out_relu"),
 )
+
+
+def stages(stem: str = "mobilenet") -> tuple[tuple[str, str], ...]:
+    return _HEADS[stem] + _TAIL
+
 
 WHOLE = "whole detector (FPN, heads, post-process)"
 
@@ -89,16 +104,17 @@ def layer_macs(layer) -> int:
     return 0
 
 
-def cumulative_macs(model) -> dict[str, int]:
+def cumulative_macs(model, stem: str = "mobilenet") -> dict[str, int]:
     """label -> multiply-adds of the model up to that cut (keras lists layers in graph order)."""
     names = [layer.name for layer in model.layers]
     per_layer = [layer_macs(layer) for layer in model.layers]
-    out = {label: sum(per_layer[:names.index(layer) + 1]) for label, layer in STAGES}
+    out = {label: sum(per_layer[:names.index(layer) + 1]) for label, layer in stages(stem)}
     out[WHOLE] = sum(per_layer)
     return out
 
 
-def build_cuts(size: int, alpha: float, work: Path) -> tuple[dict[str, Path], dict[str, int]]:
+def build_cuts(size: int, alpha: float, work: Path,
+               stem: str = "mobilenet") -> tuple[dict[str, Path], dict[str, int]]:
     """label -> int8 .tflite of the backbone up to that stage ('whole detector': the
     full SSD with its post-process), and label -> cumulative multiply-adds."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -108,11 +124,11 @@ def build_cuts(size: int, alpha: float, work: Path) -> tuple[dict[str, Path], di
     from training.export_detector import export_detector
 
     rng = np.random.default_rng(0)
-    model = build_detector(alpha=alpha, size=size)
+    model = build_detector(alpha=alpha, size=size, stem=stem)
     # one training-mode pass so BatchNorm statistics are not all 0/1
     model(rng.uniform(0, 255, (4, size, size, 3)).astype(np.float32), training=True)
     cuts: dict[str, Path] = {}
-    for label, layer in STAGES:
+    for label, layer in stages(stem):
         path = work / f"{layer}.tflite"
         path.write_bytes(_convert(keras.Model(model.input, model.get_layer(layer).output), size, rng))
         cuts[label] = path
@@ -120,7 +136,7 @@ def build_cuts(size: int, alpha: float, work: Path) -> tuple[dict[str, Path], di
     rep = [rng.integers(0, 256, (size, size, 3), dtype=np.uint8) for _ in range(4)]
     cuts[WHOLE] = export_detector(
         model, rng.uniform(0, 1, (n, 4)).astype(np.float32), rep, work / "detector.tflite")
-    return cuts, cumulative_macs(model)
+    return cuts, cumulative_macs(model, stem)
 
 
 def time_models(paths: dict[str, Path], rounds: int, invokes: int) -> dict[str, float]:
@@ -149,6 +165,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--size", type=positive_int, default=320, help="input size in px")
     p.add_argument("--alpha", type=float, default=0.35, help="MobileNetV2 width")
+    p.add_argument("--stem", choices=tuple(_HEADS), default="mobilenet",
+                   help="backbone stem (training.det_model.STEMS)")
     p.add_argument("--model", default=None, help="also time this .tflite (e.g. the shipped detect.tflite)")
     p.add_argument("--rounds", type=positive_int, default=7)
     p.add_argument("--invokes", type=positive_int, default=20, help="invokes per round")
@@ -156,16 +174,16 @@ def main(argv=None) -> int:
     if a.model and not Path(a.model).is_file():
         p.error(f"--model: {a.model}: no such file")
     with tempfile.TemporaryDirectory(prefix="profile_detector_") as tmp:
-        paths, macs = build_cuts(a.size, a.alpha, Path(tmp))
+        paths, macs = build_cuts(a.size, a.alpha, Path(tmp), a.stem)
         if a.model:
             paths[f"--model {a.model}"] = Path(a.model)
         ms = time_models(paths, a.rounds, a.invokes)
-    rows = stage_rows([label for label, _ in STAGES] + [WHOLE], ms, macs)
+    rows = stage_rows([label for label, _ in stages(a.stem)] + [WHOLE], ms, macs)
     width = max(len(r["stage"]) for r in rows)
     print(f"{'stage':<{width}}  {'ms':>6}  {'cumul.':>6}  {'M MACs':>6}")
     for r in rows:
         print(f"{r['stage']:<{width}}  {r['stage_ms']:6.2f}  {r['cumulative_ms']:6.2f}  {r['stage_mmacs']:6.1f}")
-    doc = {"size": a.size, "alpha": a.alpha, "threads": 1, "stages": rows}
+    doc = {"size": a.size, "alpha": a.alpha, "stem": a.stem, "threads": 1, "stages": rows}
     if a.model:
         doc["model"] = a.model
         doc["model_ms"] = round(ms[f"--model {a.model}"], 2)

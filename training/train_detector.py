@@ -39,6 +39,8 @@ def parse_args(argv=None):
     p.add_argument("--batch", type=int, default=24)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--alpha", type=float, default=0.35)
+    p.add_argument("--stem", choices=("mobilenet", "s4"), default="mobilenet",
+                   help="backbone stem (training/det_model.py): s4 skips the 160 px layers")
     p.add_argument("--size", type=int, default=320)
     p.add_argument("--real-fraction", type=float, default=0.2, help="real frames per batch (doubled in the 2nd half)")
     p.add_argument("--seed", type=int, default=1)
@@ -86,7 +88,7 @@ def main(argv=None) -> int:
 
     tf = configure_tf(args.threads, args.seed)
     anchors = make_anchors(args.size)
-    model = build_detector(alpha=args.alpha, size=args.size)
+    model = build_detector(alpha=args.alpha, size=args.size, stem=args.stem)
     run = Run(model, args.lr, work, steps=args.steps, minutes=args.minutes, t_start=t_start)
     opt = run.opt
 
@@ -200,7 +202,7 @@ def main(argv=None) -> int:
     (out / "labelmap.txt").write_text("plate\n")
     figures = {"train_minutes": round(train_minutes, 1), "steps": run.step, "batch": args.batch,
                "real_fraction": args.real_fraction,
-               "alpha": args.alpha, "size": args.size, "anchors": int(len(anchors)),
+               "alpha": args.alpha, "stem": args.stem, "size": args.size, "anchors": int(len(anchors)),
                "size_kb": round(path.stat().st_size / 1024, 1)}
     r, fp = val_recall()
     figures["val60_recall50_float"], figures["val60_false_per_image_float"] = round(r, 3), round(fp, 2)
@@ -215,6 +217,7 @@ def main(argv=None) -> int:
     return 0
 
 
+STEM_TEXT = {"mobilenet": "", "s4": " (a 4x4 stride-4 stem conv in place of its 160 px layers)"}
 SWEEP = (0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6)
 MAX_FALSE_PER_IMAGE = 0.2  # the bound on false detections per photo
 
@@ -359,7 +362,7 @@ def write_card(out: Path, figures: dict, evals: dict) -> None:
 Made by this repository's own code from random initialisation; no pretrained weights.
 
 - **Command that made this file:** `{cmd}` (repo root, project venv)
-- **Architecture:** SSD, MobileNetV2 alpha {figures['alpha']} backbone, 3-level FPN-lite (strides 8/16/32),
+- **Architecture:** SSD, MobileNetV2 alpha {figures['alpha']} backbone{STEM_TEXT[figures.get('stem', 'mobilenet')]}, 3-level FPN-lite (strides 8/16/32),
   {figures['anchors']} plate-shaped anchors (training/anchors.py), {figures['size']} px uint8 RGB input,
   full-integer int8 with the fused `TFLite_Detection_PostProcess` op (outputs detection_boxes,
   detection_classes, detection_scores, num_detections). Labels: `labelmap.txt`.
