@@ -46,7 +46,7 @@ def test_multiply_adds_grow_stage_by_stage_to_the_whole_detector() -> None:
 def test_the_s4_stem_skips_the_160_px_layers_and_keeps_the_rest() -> None:
     full = cumulative_macs(build_detector(alpha=0.35, size=320), "mobilenet")
     s4 = cumulative_macs(build_detector(alpha=0.35, size=320, stem="s4"), "s4")
-    assert s4[stages("s4")[0][0]] == 80 * 80 * 16 * 4 * 4 * 3
+    assert s4[stages("s4")[0][0]] == 80 * 80 * 8 * 4 * 4 * 3  # a 4x4/4 conv from 3 to 8 channels
     # from stride 8 on the two nets are the same layers
     tail = [label for label, _ in stages()[-4:]] + [WHOLE]
     full_tail = [full[b] - full[a] for a, b in zip(tail, tail[1:])]
