@@ -66,3 +66,14 @@ def test_a_missing_model_is_named_before_any_work(tmp_path, capsys) -> None:
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert "--model" in err and "nope.tflite: no such file" in err
+
+
+def test_the_trainer_and_the_profiler_offer_every_stem_of_the_model() -> None:
+    from training.profile_detector import _HEADS
+    from training.train_detector import parse_args
+
+    assert set(_HEADS) == set(STEMS)
+    for stem in STEMS:
+        assert parse_args(["--stem", stem]).stem == stem
+    with pytest.raises(SystemExit):
+        parse_args(["--stem", "vgg"])
