@@ -1,14 +1,16 @@
 """Training data for the OCR: synthetic crops rendered in chunks, plus real crops.
 
-Synthetic chunks are cached as .npz under the cache directory, keyed by seed
-and size, so a resumed run never re-renders and a seed always gives the same
-data. Rendering uses every core; it happens before training starts.
+Synthetic chunks are cached as .npz under the cache directory, keyed by seed,
+size and a fingerprint of the drawing code, so a resumed run never re-renders,
+a seed always gives the same data, and a changed renderer never trains on
+crops its old version drew. Rendering uses every core; it happens before training starts.
 """
 
 from __future__ import annotations
 
 import csv
 import glob
+import hashlib
 import logging
 import os
 from concurrent.futures import ProcessPoolExecutor
@@ -23,6 +25,19 @@ log = logging.getLogger(__name__)
 
 MAX_LABEL = 12
 _BACKGROUNDS: list[np.ndarray] | None = None
+# the code that draws a crop: any change to it makes new cache names
+RENDER_SOURCES = (Path(__file__).with_name("plate_render.py"), Path(__file__).with_name("degrade.py"),
+                  Path(__file__).with_name("fonts.py"), Path(__file__).with_name("ocr_data.py"),
+                  Path(__file__).resolve().parents[1] / "edge" / "preprocess.py")
+
+
+def render_fingerprint(alphabet: str, bg_folder: str | None) -> str:
+    """8 hex digits naming what the crops depend on: drawing code, alphabet, backgrounds folder."""
+    h = hashlib.sha256()
+    for src in RENDER_SOURCES:
+        h.update(src.read_bytes())
+    h.update(f"{alphabet}|{bg_folder or ''}".encode())
+    return h.hexdigest()[:8]
 
 
 def load_backgrounds(folder: str | None, limit: int = 400, seed: int = 0) -> list[np.ndarray]:
@@ -81,11 +96,12 @@ def synthetic_set(cache_dir: str, n_total: int, chunk: int, base_seed: int, alph
                   bg_folder: str | None, workers: int) -> tuple[np.ndarray, np.ndarray]:
     """Render (or load from cache) n_total synthetic crops in chunks."""
     Path(cache_dir).mkdir(parents=True, exist_ok=True)
+    fp = render_fingerprint(alphabet, bg_folder)
     jobs, paths = [], []
     for k in range(0, n_total, chunk):
         n = min(chunk, n_total - k)
         seed = base_seed * 100003 + k // chunk
-        path = os.path.join(cache_dir, f"ocr_s{seed}_n{n}.npz")
+        path = os.path.join(cache_dir, f"ocr_s{seed}_n{n}_{fp}.npz")
         paths.append(path)
         if not os.path.exists(path):
             jobs.append((seed, n, alphabet, path))
