@@ -160,3 +160,40 @@ def test_render_benchmark_command_prints_one_json_line(capsys) -> None:
     assert main(["--n", "5", "--repeats", "1", "--backgrounds", ""]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["n"] == 5 and result["ms_per_crop"] > 0
+
+
+def test_access_symbol_and_printed_picture_stay_in_their_box() -> None:
+    """Both pictures that real US crops misread as characters paint only inside the box given."""
+    rng = np.random.default_rng(4)
+    photos = [np.random.default_rng(i).integers(0, 255, (90, 140), dtype=np.uint8) for i in range(3)]
+    box = (30, 20, 70, 60)
+    for draw in (lambda c: plate_render._access_symbol(c, box, rng, (20, 20, 20)),
+                 lambda c: plate_render._printed_picture(c, box, rng, (20, 20, 20), photos)):
+        for _ in range(6):
+            canvas = np.full((80, 100, 3), 230.0, np.float32)
+            draw(canvas)
+            changed = np.argwhere((canvas != 230.0).any(axis=2))
+            assert len(changed) > 0.05 * 40 * 40  # something was drawn
+            assert changed[:, 0].min() >= 20 and changed[:, 0].max() < 61
+            assert changed[:, 1].min() >= 30 and changed[:, 1].max() < 71
+
+
+def test_printed_picture_needs_photos_and_skips_without_them() -> None:
+    canvas = np.full((80, 100, 3), 230.0, np.float32)
+    plate_render._printed_picture(canvas, (30, 20, 70, 60), np.random.default_rng(0), (0, 0, 0), [])
+    assert (canvas == 230.0).all()
+
+
+def test_side_pictures_drawn_from_photos_never_enter_the_text_box(monkeypatch):
+    """With street photos given (as training does), side pictures still leave the characters alone."""
+    photos = [np.random.default_rng(i).integers(0, 255, (200, 300), dtype=np.uint8) for i in range(4)]
+    _us_clutter(monkeypatch, 1.0, vanity=0.0, separator=0.0, stickers=0.0, frame=0.0)
+    monkeypatch.setattr(plate_render, "_SIDE_KINDS", (plate_render._side_big_picture,))
+    cluttered = [render_plate(np.random.default_rng(seed), layout="US", backgrounds=photos) for seed in range(8)]
+    monkeypatch.setattr(plate_render, "_us_side", lambda *a, **k: None)
+    for seed, c in enumerate(cluttered):
+        bare = render_plate(np.random.default_rng(seed), layout="US", backgrounds=photos)
+        assert c.text == bare.text and c.text_box == bare.text_box
+        x0, y0, x1, y1 = c.text_box
+        assert np.array_equal(c.image[y0:y1, x0:x1], bare.image[y0:y1, x0:x1]), seed
+        assert not np.array_equal(c.image, bare.image), seed

@@ -437,7 +437,68 @@ def _texture(canvas, rng, backgrounds):
         cv2.fillPoly(canvas, [np.array(pts, np.int32)], col)
 
 
-def _us_graphic(canvas, box, rng, color):
+def _access_symbol(canvas, box, rng, color):
+    """The wheelchair (International Symbol of Access) of US disabled plates, at text height.
+
+    Real US crops with it were read with an extra first character (5, 6, G).
+    """
+    x0, y0, x1, y1 = box
+    s = min(x1 - x0, y1 - y0)
+    if s < 6:
+        return
+    ox, oy = x0 + (x1 - x0 - s) // 2, y0 + (y1 - y0 - s) // 2
+    ink = color
+    if rng.random() < 0.4:  # the symbol on a square panel, ink and panel swapped
+        cv2.rectangle(canvas, (ox, oy), (ox + s, oy + s), color, -1)
+        ink = _color(rng, 200, 255)
+    t = max(1, int(s * rng.uniform(0.07, 0.11)))
+    pt = lambda u, v: (int(ox + u * s), int(oy + v * s))  # noqa: E731
+    cv2.circle(canvas, pt(0.48, 0.14), max(1, int(s * 0.09)), ink, -1)       # head
+    cv2.line(canvas, pt(0.45, 0.27), pt(0.42, 0.58), ink, t)                 # back
+    cv2.line(canvas, pt(0.44, 0.38), pt(0.66, 0.38), ink, t)                 # arm
+    cv2.line(canvas, pt(0.42, 0.58), pt(0.70, 0.58), ink, t)                 # seat
+    cv2.line(canvas, pt(0.70, 0.58), pt(0.82, 0.86), ink, t)                 # leg
+    cv2.ellipse(canvas, pt(0.42, 0.66), (int(s * 0.27), int(s * 0.27)), 0,   # wheel, open at the top right
+                int(rng.uniform(-40, -20)), int(rng.uniform(230, 260)), ink, t)
+
+
+def _printed_picture(canvas, box, rng, color, backgrounds):
+    """A printed picture (seal, animal, landmark, ribbon): a photo patch posterised to 2-3 inks.
+
+    Real US plates print detailed pictures beside or between the characters
+    (Virginia's seals, Wyoming's bronco, Maine's ribbon); the reader read their
+    strokes as Q, 6, T. Drawn from the street photos so no two look alike.
+    """
+    x0, y0, x1, y1 = box
+    bw, bh = x1 - x0, y1 - y0
+    if not backgrounds or bw < 4 or bh < 4:
+        return
+    src = backgrounds[int(rng.integers(len(backgrounds)))]
+    k = rng.uniform(1.0, 5.0)  # how much of the photo: fine or coarse detail
+    pw, ph = min(src.shape[1], int(bw * k)), min(src.shape[0], int(bh * k))
+    px, py = int(rng.integers(src.shape[1] - pw + 1)), int(rng.integers(src.shape[0] - ph + 1))
+    g = cv2.resize(src[py:py + ph, px:px + pw], (bw, bh), interpolation=cv2.INTER_AREA).astype(np.float32)
+    lo, hi = np.percentile(g, (5, 95))
+    g = np.clip((g - lo) / max(hi - lo, 1.0), 0, 1)
+    levels = int(rng.integers(2, 4))
+    q = np.floor(g * levels * 0.999) / max(levels - 1, 1)  # 0 = ink, 1 = paper
+    region = canvas[y0:y1, x0:x1]
+    paper = region.copy() if rng.random() < 0.6 else np.broadcast_to(
+        np.asarray(_color(rng, 120, 255), np.float32), region.shape)
+    pic = paper * q[..., None] + np.asarray(color, np.float32) * (1 - q[..., None])
+    shape = int(rng.integers(3))
+    if shape == 0:  # round seal
+        m = np.zeros((bh, bw), np.uint8)
+        cv2.ellipse(m, (bw // 2, bh // 2), (max(1, bw // 2 - 1), max(1, bh // 2 - 1)), 0, 0, 360, 1, -1)
+        m = m.astype(bool)
+    elif shape == 1:  # a rectangular panel
+        m = np.ones((bh, bw), bool)
+    else:  # a silhouette: only the ink
+        m = q < 0.5
+    region[m] = pic[m]
+
+
+def _us_graphic(canvas, box, rng, color, backgrounds=None):
     """A non-letter picture between character groups (state outline, heart, star, ...).
 
     Real plates print these in the gap; drawn here so the reader learns they are no character.
@@ -449,8 +510,12 @@ def _us_graphic(canvas, box, rng, color):
     sh = s / 2
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2 + h * rng.uniform(-0.1, 0.1)
     col = color if rng.random() < 0.5 else _color(rng, 20, 230)
-    kind = int(rng.integers(6))
-    if kind == 0:  # state-silhouette-like blob
+    kind = int(rng.integers(8))
+    if kind == 6 and backgrounds:
+        _printed_picture(canvas, box, rng, col, backgrounds)
+    elif kind >= 6:
+        _access_symbol(canvas, box, rng, col)
+    elif kind == 0:  # state-silhouette-like blob
         n = int(rng.integers(6, 11))
         a = np.sort(rng.uniform(0, 2 * np.pi, n))
         r = rng.uniform(0.55, 1.0, n)
@@ -538,7 +603,7 @@ def _us_stickers(canvas, tb, rng):
                         shadow=False)
 
 
-def _side_stacked_words(canvas, tb, rng, region, fam, col):
+def _side_stacked_words(canvas, tb, rng, region, fam, col, backgrounds=None):
     """2-3 tiny stacked words or letters."""
     rx0, rx1, _ = region
     ch = tb[3] - tb[1]
@@ -553,7 +618,7 @@ def _side_stacked_words(canvas, tb, rng, region, fam, col):
         y += lh + gap
 
 
-def _side_vertical_word(canvas, tb, rng, region, fam, col):
+def _side_vertical_word(canvas, tb, rng, region, fam, col, backgrounds=None):
     """One word written vertically."""
     rx0, rx1, _ = region
     rw, ch = rx1 - rx0, tb[3] - tb[1]
@@ -571,7 +636,7 @@ def _side_vertical_word(canvas, tb, rng, region, fam, col):
     _paint(canvas[y:y + th, x:x + tw], small, col)
 
 
-def _side_logo(canvas, tb, rng, region, fam, col):
+def _side_logo(canvas, tb, rng, region, fam, col, backgrounds=None):
     """A small logo."""
     rx0, rx1, _ = region
     s = int(min(rx1 - rx0, (tb[3] - tb[1]) * rng.uniform(0.4, 0.7)))
@@ -579,10 +644,27 @@ def _side_logo(canvas, tb, rng, region, fam, col):
         return
     x = rx0 + (rx1 - rx0 - s) // 2
     y = (tb[1] + tb[3]) // 2 - s // 2
-    _us_graphic(canvas, (x, y, x + s, y + s), rng, col)
+    _us_graphic(canvas, (x, y, x + s, y + s), rng, col, backgrounds)
 
 
-def _side_upright_chars(canvas, tb, rng, region, fam, col):
+def _side_big_picture(canvas, tb, rng, region, fam, col, backgrounds=None):
+    """A picture as tall as the characters (wheelchair symbol, seal, animal): the likeliest to pass for one."""
+    rx0, rx1, side = region
+    ch = tb[3] - tb[1]
+    s = int(min(rx1 - rx0, ch * rng.uniform(0.75, 1.15)))
+    if s < 6:
+        return
+    x = rx1 - s if side == "left" else rx0  # close to the text, as printed
+    y = max(0, min(canvas.shape[0] - s, (tb[1] + tb[3]) // 2 - s // 2))
+    if rng.random() < 0.4:
+        _access_symbol(canvas, (x, y, x + s, y + s), rng, col)
+    elif backgrounds:
+        _printed_picture(canvas, (x, y, x + s, y + s), rng, col, backgrounds)
+    else:
+        _us_graphic(canvas, (x, y, x + s, y + s), rng, col)
+
+
+def _side_upright_chars(canvas, tb, rng, region, fam, col, backgrounds=None):
     """2-3 upright characters stacked over the text's height (D/C, T/R/K, 4/H)."""
     rx0, rx1, side = region
     rw, ch = rx1 - rx0, tb[3] - tb[1]
@@ -600,7 +682,7 @@ def _side_upright_chars(canvas, tb, rng, region, fam, col):
         y += lh + gap
 
 
-def _side_picture_panel(canvas, tb, rng, region, fam, col):
+def _side_picture_panel(canvas, tb, rng, region, fam, col, backgrounds=None):
     """A specialty plate's picture panel: a graphic with a word or number on it."""
     rx0, rx1, _ = region
     rw, ch = rx1 - rx0, tb[3] - tb[1]
@@ -611,7 +693,7 @@ def _side_picture_panel(canvas, tb, rng, region, fam, col):
     y = max(0, min(canvas.shape[0] - s, (tb[1] + tb[3]) // 2 - s // 2))
     if rng.random() < 0.5:
         cv2.rectangle(canvas, (x, y), (x + s, y + s), _color(rng, 0, 255), -1)
-    _us_graphic(canvas, (x, y, x + s, y + s), rng, _color(rng, 0, 255))
+    _us_graphic(canvas, (x, y, x + s, y + s), rng, _color(rng, 0, 255), backgrounds)
     if rng.random() < 0.7:
         word = (_SIDE_STACK[int(rng.integers(len(_SIDE_STACK)))] if rng.random() < 0.6
                 else str(int(rng.integers(1, 100))))
@@ -621,10 +703,11 @@ def _side_picture_panel(canvas, tb, rng, region, fam, col):
 
 
 # one painter per kind of side clutter, drawn with equal chance
-_SIDE_KINDS = (_side_stacked_words, _side_vertical_word, _side_logo, _side_upright_chars, _side_picture_panel)
+_SIDE_KINDS = (_side_stacked_words, _side_vertical_word, _side_logo, _side_upright_chars, _side_picture_panel,
+               _side_big_picture)
 
 
-def _us_side(canvas, tb, rng, sides, color):
+def _us_side(canvas, tb, rng, sides, color, backgrounds=None):
     """Clutter at the plate ends, left of/right of the text (one of _SIDE_KINDS per side).
     Real labels leave all of it out; on real US crops it was read as an extra first character."""
     w = canvas.shape[1]
@@ -634,7 +717,7 @@ def _us_side(canvas, tb, rng, sides, color):
             continue
         col = color if rng.random() < 0.6 else _color(rng, 0, 200)
         fam = rng.choice(["sans_bold", "din", "narrow_bold", "sans_cond_bold", "serif"])
-        _SIDE_KINDS[int(rng.integers(len(_SIDE_KINDS)))](canvas, tb, rng, (rx0, rx1, side), fam, col)
+        _SIDE_KINDS[int(rng.integers(len(_SIDE_KINDS)))](canvas, tb, rng, (rx0, rx1, side), fam, col, backgrounds)
 
 
 def _us_frame(canvas, tb, rng):
@@ -708,7 +791,7 @@ def plate_us(rng, backgrounds=None):
     split = _split_for_graphic(tokens) if on["separator"] else None
     if split is not None:
         tokens = split
-        style = functools.partial(_us_graphic, color=fg)
+        style = functools.partial(_us_graphic, color=fg, backgrounds=backgrounds)
     sides = [["left"], ["right"], ["left", "right"]][int(rng.integers(3))] if on["side"] else []
     reserve = int(w * rng.uniform(0.09, 0.2)) if sides else 0
     fam = rng.choice(["gothic_c", "gothic_d", "gothic_e", "gothic_b", "din", "narrow_bold",
@@ -725,7 +808,7 @@ def plate_us(rng, backgrounds=None):
     if on["stickers"]:
         _us_stickers(canvas, tb, rng)
     if sides:
-        _us_side(canvas, tb, rng, sides, top_col)
+        _us_side(canvas, tb, rng, sides, top_col, backgrounds)
     if on["frame"]:
         _us_frame(canvas, tb, rng)
     return canvas, tokens, tb
