@@ -26,9 +26,9 @@ log = logging.getLogger(__name__)
 MAX_LABEL = 12
 _BACKGROUNDS: list[np.ndarray] | None = None
 # the code that draws a crop: any change to it makes new cache names
-RENDER_SOURCES = (Path(__file__).with_name("plate_render.py"), Path(__file__).with_name("degrade.py"),
-                  Path(__file__).with_name("fonts.py"), Path(__file__).with_name("ocr_data.py"),
-                  Path(__file__).resolve().parents[1] / "edge" / "preprocess.py")
+_TRAINING = Path(__file__).resolve().parent
+RENDER_SOURCES = tuple(_TRAINING / n for n in ("plate_render.py", "degrade.py", "fonts.py", "ocr_data.py")) + (
+    _TRAINING.parent / "edge" / "preprocess.py",)
 
 
 def render_fingerprint(alphabet: str, bg_folder: str | None) -> str:
