@@ -136,7 +136,7 @@ class DetectorConfig:
     labels: Path | None = _opt(None, exists="file")
     threads: int = _opt(1, ge=1, le=64)
     score_threshold: float = _opt(0.35, ge=0, le=1)
-    tile_score_threshold: float = _opt(0.5, ge=0, le=1)
+    tile_score_threshold: float = _opt(0.4, ge=0, le=1)
     mode: Literal["auto", "full", "roi", "tiles"] = "auto"
     roi: tuple[float, float, float, float] = _opt((0.0, 0.0, 1.0, 1.0), ge=0, le=1)
     tiles: tuple[int, int] = _opt((2, 2), ge=1, le=8)

@@ -34,12 +34,12 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default=str(REPO / "tflite_graphs" / "plates"))
     p.add_argument("--work", default=str(REPO / "runs" / "detector"))
-    p.add_argument("--minutes", type=float, default=100.0, help="training time budget (sets the step count)")
+    p.add_argument("--minutes", type=float, default=110.0, help="training time budget (sets the step count)")
     p.add_argument("--steps", type=int, default=0)
     p.add_argument("--batch", type=int, default=24)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--alpha", type=float, default=0.35)
-    p.add_argument("--stem", choices=("mobilenet", "s4"), default="mobilenet",
+    p.add_argument("--stem", choices=("mobilenet", "s4"), default="s4",
                    help="backbone stem (training/det_model.py): s4 skips the 160 px layers")
     p.add_argument("--size", type=int, default=320)
     p.add_argument("--real-fraction", type=float, default=0.2, help="real frames per batch (doubled in the 2nd half)")
