@@ -165,8 +165,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--size", type=positive_int, default=320, help="input size in px")
     p.add_argument("--alpha", type=float, default=0.35, help="MobileNetV2 width")
-    p.add_argument("--stem", choices=tuple(_HEADS), default="mobilenet",
-                   help="backbone stem (training.det_model.STEMS)")
+    p.add_argument("--stem", choices=tuple(_HEADS), default="s4",
+                   help="backbone stem (training.det_model.STEMS; default: the shipped detector's)")
     p.add_argument("--model", default=None, help="also time this .tflite (e.g. the shipped detect.tflite)")
     p.add_argument("--rounds", type=positive_int, default=7)
     p.add_argument("--invokes", type=positive_int, default=20, help="invokes per round")
