@@ -197,3 +197,26 @@ def test_side_pictures_drawn_from_photos_never_enter_the_text_box(monkeypatch):
         x0, y0, x1, y1 = c.text_box
         assert np.array_equal(c.image[y0:y1, x0:x1], bare.image[y0:y1, x0:x1]), seed
         assert not np.array_equal(c.image, bare.image), seed
+
+
+def test_a_glyph_map_draws_one_shape_for_two_characters() -> None:
+    """CZ/SK plates sometimes draw O and 0 alike; the label must keep the true character."""
+    from training.plate_render import _text_line
+
+    zero, _ = _text_line(list("0"), "din", np.random.default_rng(0), 1.0)
+    oh, _ = _text_line(list("O"), "din", np.random.default_rng(0), 1.0)
+    zero_as_oh, _ = _text_line(list("0"), "din", np.random.default_rng(0), 1.0, glyphs={"0": "O"})
+    assert not np.array_equal(zero, oh)
+    assert np.array_equal(zero_as_oh, oh)
+
+
+def test_czech_and_slovak_plates_draw_o_and_zero_alike_at_the_configured_share(monkeypatch) -> None:
+    import training.plate_render as pr
+
+    maps = [pr._round_glyphs(np.random.default_rng(s)) for s in range(400)]
+    alike = [m for m in maps if m is not None]
+    assert abs(len(alike) / len(maps) - pr.CZ_SK_ONE_ROUND_GLYPH_P) < 0.07
+    assert all(m["0"] == m["O"] for m in alike)
+    assert {m["0"] for m in alike} == {"0", "O"}  # both shapes are used
+    monkeypatch.setattr(pr, "CZ_SK_ONE_ROUND_GLYPH_P", 0.0)
+    assert pr._round_glyphs(np.random.default_rng(0)) is None

@@ -56,6 +56,7 @@ US_VANITY = [
     "MYJEEP", "HAWKEYE", "PAPA", "QUEEN", "OUTATIME", "GATOR", "BAMA", "SOONER", "VOLS",
 ]
 # Clutter real US plates have and the reader must learn to ignore; tests may raise these.
+CZ_SK_ONE_ROUND_GLYPH_P = 0.4  # share of CZ/SK plates drawing O and 0 with one shape
 US_SERIF_I_P = 0.3  # share of US plates whose 'I' has serifs (Idaho, Delaware, ...)
 US_CLUTTER_P = {"vanity": 0.1, "separator": 0.35, "side": 0.45, "stickers": 0.5, "frame": 0.25}
 _STICKER_TEXT = [
@@ -114,15 +115,18 @@ def _jitter(c, rng, amount=20):
 # --------------------------------------------------------------------------- text line
 
 def _text_line(tokens: list[str], family: str, rng: np.random.Generator,
-               spacing: float, ref: int = 72, serif_i: bool = False
+               spacing: float, ref: int = 72, serif_i: bool = False,
+               glyphs: dict[str, str] | None = None
                ) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
     """Ink mask (float32 0..1) of a line of characters and separators at height ~ref.
 
     Returns the mask cropped to the capital-letter height and the boxes of
     emblem separators ('|') that the caller paints in colour. serif_i draws
     'I' with bars top and bottom, as many US plate fonts do (a reader that
-    never saw one reads it as T).
+    never saw one reads it as T). glyphs maps a character to the one whose
+    shape is drawn for it (the label keeps the character).
     """
+    glyphs = glyphs or {}
     font = load_font(family, ref)
     cap_top, cap_h = _caps(family, ref)
     pieces: list[tuple[str, str, int]] = []  # kind, char, width
@@ -138,7 +142,7 @@ def _text_line(tokens: list[str], family: str, rng: np.random.Generator,
         elif t == "I" and serif_i:
             pieces.append(("serif_i", t, int(max(font.getlength(t), cap_h * 0.5) * spacing)))
         else:
-            pieces.append(("char", t, int(font.getlength(t) * spacing)))
+            pieces.append(("char", t, int(font.getlength(glyphs.get(t, t)) * spacing)))
     total_w = sum(p[2] for p in pieces) + 4
     img = Image.new("L", (total_w, cap_h + 8), 0)
     draw = ImageDraw.Draw(img)
@@ -147,7 +151,7 @@ def _text_line(tokens: list[str], family: str, rng: np.random.Generator,
     emblems = []
     for kind, ch, w in pieces:
         if kind in ("char", "serif_i"):
-            glyph, left, advance = _glyph(family, ref, ch)
+            glyph, left, advance = _glyph(family, ref, glyphs.get(ch, ch))
             gx = int(round(x + (w - advance) / 2)) - left
             a, b = max(0, gx), min(total_w, gx + glyph.shape[1])
             if b > a:
@@ -203,10 +207,10 @@ def _paint(canvas: np.ndarray, mask: np.ndarray, color) -> None:
 
 
 def _place_line(canvas: np.ndarray, tokens, family, color, box, rng, spacing=1.0,
-                align="center", emblem_style="shield", shadow=True, serif_i=False):
+                align="center", emblem_style="shield", shadow=True, serif_i=False, glyphs=None):
     """Render a token line scaled into box=(x0,y0,x1,y1) of the float canvas."""
     x0, y0, x1, y1 = box
-    mask, emblems = _text_line(tokens, family, rng, spacing, serif_i=serif_i)
+    mask, emblems = _text_line(tokens, family, rng, spacing, serif_i=serif_i, glyphs=glyphs)
     bh, bw = y1 - y0, x1 - x0
     mh, mw = mask.shape
     scale_h = bh / mh
@@ -310,28 +314,40 @@ def _eu_band(canvas, rng, code):
 
 
 def _eu_plate(rng, tokens, code, family, bg=(235, 235, 235), fg=(25, 25, 25),
-              emblem_style="shield", band=True, w=312, h=68, layout="EU"):
+              emblem_style="shield", band=True, w=312, h=68, layout="EU", glyphs=None):
     canvas = _base(w, h, _jitter(bg, rng, 18), rng)
     x0 = _eu_band(canvas, rng, code) + 4 if band else 6
     _border(canvas, rng)
     margin_y = int(h * rng.uniform(0.1, 0.17))
     box = (x0 + int(w * 0.01), margin_y, w - int(w * 0.03), h - margin_y)
     tb = _place_line(canvas, tokens, family, _jitter(fg, rng, 15), box, rng,
-                     spacing=rng.uniform(0.95, 1.2), emblem_style=emblem_style)
+                     spacing=rng.uniform(0.95, 1.2), emblem_style=emblem_style, glyphs=glyphs)
     return canvas, tb
+
+
+def _round_glyphs(rng) -> dict[str, str] | None:
+    """On some plates O and 0 share one shape, so the reader must use the position.
+
+    Czech and Slovak plate fonts draw O and 0 nearly alike; a reader that
+    only ever saw our fonts' distinct shapes swaps them on real plates.
+    """
+    if rng.random() >= CZ_SK_ONE_ROUND_GLYPH_P:
+        return None
+    g = "0" if rng.random() < 0.5 else "O"
+    return {"0": g, "O": g}
 
 
 def plate_cz(rng):
     tokens = _rand_text("DLA DDDD", rng)
     fam = rng.choice(["din", "narrow_bold", "sans_cond_bold", "gothic_c"])
-    c, tb = _eu_plate(rng, tokens, "CZ", fam, layout="CZ")
+    c, tb = _eu_plate(rng, tokens, "CZ", fam, layout="CZ", glyphs=_round_glyphs(rng))
     return c, tokens, tb
 
 
 def plate_sk(rng):
     tokens = _rand_text("LL|DDDLL" if rng.random() < 0.8 else "LL-DDDLL", rng)
     fam = rng.choice(["din", "narrow_bold", "sans_cond_bold", "gothic_c"])
-    c, tb = _eu_plate(rng, tokens, "SK", fam, layout="SK")
+    c, tb = _eu_plate(rng, tokens, "SK", fam, layout="SK", glyphs=_round_glyphs(rng))
     return c, tokens, tb
 
 
