@@ -213,10 +213,26 @@ def test_a_glyph_map_draws_one_shape_for_two_characters() -> None:
 def test_czech_and_slovak_plates_draw_o_and_zero_alike_at_the_configured_share(monkeypatch) -> None:
     import training.plate_render as pr
 
-    maps = [pr._round_glyphs(np.random.default_rng(s)) for s in range(400)]
+    maps = [pr._round_glyphs(np.random.default_rng(s), pr.CZ_SK_ONE_ROUND_GLYPH_P) for s in range(400)]
     alike = [m for m in maps if m is not None]
     assert abs(len(alike) / len(maps) - pr.CZ_SK_ONE_ROUND_GLYPH_P) < 0.07
     assert all(m["0"] == m["O"] for m in alike)
     assert {m["0"] for m in alike} == {"0", "O"}  # both shapes are used
-    monkeypatch.setattr(pr, "CZ_SK_ONE_ROUND_GLYPH_P", 0.0)
-    assert pr._round_glyphs(np.random.default_rng(0)) is None
+    assert pr._round_glyphs(np.random.default_rng(0), 0.0) is None
+
+
+def test_most_us_serials_leave_out_i_o_and_q_as_us_states_do(monkeypatch) -> None:
+    """A round glyph on a US plate is nearly always 0: the renderer must teach that prior."""
+    import training.plate_render as pr
+
+    _us_clutter(monkeypatch, 0.0)
+    labels = [pr.render_plate(np.random.default_rng(s), "US").text for s in range(300)]
+    with_skipped = [t for t in labels if set(t) & set(pr.US_SERIAL_SKIP)]
+    # the few that keep them come from the plates drawn with the full alphabet
+    assert 0 < len(with_skipped) < 0.1 * len(labels)
+    monkeypatch.setattr(pr, "US_SERIAL_SKIP_P", 1.0)
+    labels = [pr.render_plate(np.random.default_rng(s), "US").text for s in range(300)]
+    assert not any(set(t) & set(pr.US_SERIAL_SKIP) for t in labels)
+    monkeypatch.setattr(pr, "US_SERIAL_SKIP_P", 0.0)
+    labels = [pr.render_plate(np.random.default_rng(s), "US").text for s in range(300)]
+    assert sum(bool(set(t) & set(pr.US_SERIAL_SKIP)) for t in labels) > 0.1 * len(labels)

@@ -57,6 +57,11 @@ US_VANITY = [
 ]
 # Clutter real US plates have and the reader must learn to ignore; tests may raise these.
 CZ_SK_ONE_ROUND_GLYPH_P = 0.4  # share of CZ/SK plates drawing O and 0 with one shape
+# Most US states leave I, O and Q out of serials (they read as 1, 0 and 0), so on a
+# real US plate a round glyph is nearly always 0 and a bar nearly always 1.
+US_SERIAL_SKIP = "IOQ"
+US_SERIAL_SKIP_P = 0.85  # share of US serial plates without those letters (vanity plates keep them)
+US_ONE_ROUND_GLYPH_P = 0.3  # share of US plates drawing O and 0 with one shape
 US_SERIF_I_P = 0.3  # share of US plates whose 'I' has serifs (Idaho, Delaware, ...)
 US_CLUTTER_P = {"vanity": 0.1, "separator": 0.35, "side": 0.45, "stickers": 0.5, "frame": 0.25}
 _STICKER_TEXT = [
@@ -89,16 +94,17 @@ class Plate:
     text_box: tuple[int, int, int, int]  # x0, y0, x1, y1 of the main characters
 
 
-def _rand_text(pattern: str, rng: np.random.Generator) -> list[str]:
+def _rand_text(pattern: str, rng: np.random.Generator, letters: str = LETTERS) -> list[str]:
     """Pattern chars: L letter, D digit, A either; ' ', '-', '.', '|' separators."""
     out = []
+    alnum = DIGITS + letters
     for p in pattern:
         if p == "L":
-            out.append(LETTERS[rng.integers(26)])
+            out.append(letters[rng.integers(len(letters))])
         elif p == "D":
             out.append(DIGITS[rng.integers(10)])
         elif p == "A":
-            out.append(ALNUM[rng.integers(36)])
+            out.append(alnum[rng.integers(len(alnum))])
         else:
             out.append(p)
     return out
@@ -325,13 +331,13 @@ def _eu_plate(rng, tokens, code, family, bg=(235, 235, 235), fg=(25, 25, 25),
     return canvas, tb
 
 
-def _round_glyphs(rng) -> dict[str, str] | None:
+def _round_glyphs(rng, share: float) -> dict[str, str] | None:
     """On some plates O and 0 share one shape, so the reader must use the position.
 
-    Czech and Slovak plate fonts draw O and 0 nearly alike; a reader that
-    only ever saw our fonts' distinct shapes swaps them on real plates.
+    Czech, Slovak and many US plate fonts draw O and 0 nearly alike; a reader
+    that only ever saw our fonts' distinct shapes swaps them on real plates.
     """
-    if rng.random() >= CZ_SK_ONE_ROUND_GLYPH_P:
+    if rng.random() >= share:
         return None
     g = "0" if rng.random() < 0.5 else "O"
     return {"0": g, "O": g}
@@ -340,14 +346,14 @@ def _round_glyphs(rng) -> dict[str, str] | None:
 def plate_cz(rng):
     tokens = _rand_text("DLA DDDD", rng)
     fam = rng.choice(["din", "narrow_bold", "sans_cond_bold", "gothic_c"])
-    c, tb = _eu_plate(rng, tokens, "CZ", fam, layout="CZ", glyphs=_round_glyphs(rng))
+    c, tb = _eu_plate(rng, tokens, "CZ", fam, layout="CZ", glyphs=_round_glyphs(rng, CZ_SK_ONE_ROUND_GLYPH_P))
     return c, tokens, tb
 
 
 def plate_sk(rng):
     tokens = _rand_text("LL|DDDLL" if rng.random() < 0.8 else "LL-DDDLL", rng)
     fam = rng.choice(["din", "narrow_bold", "sans_cond_bold", "gothic_c"])
-    c, tb = _eu_plate(rng, tokens, "SK", fam, layout="SK", glyphs=_round_glyphs(rng))
+    c, tb = _eu_plate(rng, tokens, "SK", fam, layout="SK", glyphs=_round_glyphs(rng, CZ_SK_ONE_ROUND_GLYPH_P))
     return c, tokens, tb
 
 
@@ -799,10 +805,13 @@ def plate_us(rng, backgrounds=None):
     # Every clutter decision is drawn up front, so switching one on or off never changes the label.
     u = dict(zip(US_CLUTTER_P, rng.random(len(US_CLUTTER_P))))
     on = {k: u[k] < p for k, p in US_CLUTTER_P.items()}
+    skip = rng.random() < US_SERIAL_SKIP_P
+    glyphs = _round_glyphs(rng, US_ONE_ROUND_GLYPH_P)
     if on["vanity"]:
         tokens = _us_vanity(rng)
     else:
-        tokens = _rand_text(US_PATTERNS[int(rng.integers(len(US_PATTERNS)))], rng)
+        letters = "".join(c for c in LETTERS if c not in US_SERIAL_SKIP) if skip else LETTERS
+        tokens = _rand_text(US_PATTERNS[int(rng.integers(len(US_PATTERNS)))], rng, letters)
     style = "random"
     split = _split_for_graphic(tokens) if on["separator"] else None
     if split is not None:
@@ -819,7 +828,7 @@ def plate_us(rng, backgrounds=None):
     box = (x0, int(h * (yc - th / 2)), x1, int(h * (yc + th / 2)))
     serif_i = rng.random() < US_SERIF_I_P
     tb = _place_line(canvas, tokens, fam, fg, box, rng, spacing=rng.uniform(0.95, 1.3), emblem_style=style,
-                     serif_i=serif_i)
+                     serif_i=serif_i, glyphs=glyphs)
     # clutter around the text (never inside tb): stickers, side words/logos, dealer frame
     if on["stickers"]:
         _us_stickers(canvas, tb, rng)
