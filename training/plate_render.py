@@ -58,10 +58,14 @@ US_VANITY = [
 # Clutter real US plates have and the reader must learn to ignore; tests may raise these.
 CZ_SK_ONE_ROUND_GLYPH_P = 0.4  # share of CZ/SK plates drawing O and 0 with one shape
 # Most US states leave I, O and Q out of serials (they read as 1, 0 and 0), so on a
-# real US plate a round glyph is nearly always 0 and a bar nearly always 1.
+# real US plate a bar is nearly always 1.
 US_SERIAL_SKIP = "IOQ"
 US_SERIAL_SKIP_P = 0.85  # share of US serial plates without those letters (vanity plates keep them)
-US_ONE_ROUND_GLYPH_P = 0.3  # share of US plates drawing O and 0 with one shape
+# US plates print O and 0 with one glyph in most states, and the plate is keyed with 0
+# (the OpenALPR US labels write 0 even in vanity words: 314 zeros to 16 O's). So a US
+# plate's round glyph is labelled 0 whatever it spells, and drawn with our fonts' O on
+# some plates so that a wide, O-like zero reads 0 too.
+US_ZERO_AS_O_SHAPE_P = 0.5  # share of US plates drawing 0 with the font's O
 US_SERIF_I_P = 0.3  # share of US plates whose 'I' has serifs (Idaho, Delaware, ...)
 US_CLUTTER_P = {"vanity": 0.1, "separator": 0.35, "side": 0.45, "stickers": 0.5, "frame": 0.25}
 _STICKER_TEXT = [
@@ -334,7 +338,7 @@ def _eu_plate(rng, tokens, code, family, bg=(235, 235, 235), fg=(25, 25, 25),
 def _round_glyphs(rng, share: float) -> dict[str, str] | None:
     """On some plates O and 0 share one shape, so the reader must use the position.
 
-    Czech, Slovak and many US plate fonts draw O and 0 nearly alike; a reader
+    Czech and Slovak plate fonts draw O and 0 nearly alike; a reader
     that only ever saw our fonts' distinct shapes swaps them on real plates.
     """
     if rng.random() >= share:
@@ -806,12 +810,13 @@ def plate_us(rng, backgrounds=None):
     u = dict(zip(US_CLUTTER_P, rng.random(len(US_CLUTTER_P))))
     on = {k: u[k] < p for k, p in US_CLUTTER_P.items()}
     skip = rng.random() < US_SERIAL_SKIP_P
-    glyphs = _round_glyphs(rng, US_ONE_ROUND_GLYPH_P)
+    glyphs = {"0": "O"} if rng.random() < US_ZERO_AS_O_SHAPE_P else None
     if on["vanity"]:
         tokens = _us_vanity(rng)
     else:
         letters = "".join(c for c in LETTERS if c not in US_SERIAL_SKIP) if skip else LETTERS
         tokens = _rand_text(US_PATTERNS[int(rng.integers(len(US_PATTERNS)))], rng, letters)
+    tokens = ["0" if t == "O" else t for t in tokens]
     style = "random"
     split = _split_for_graphic(tokens) if on["separator"] else None
     if split is not None:
