@@ -111,6 +111,33 @@ def test_degraded_crop_has_model_input_shape():
     assert out.std() > 1  # not a blank image
 
 
+def test_a_text_hugging_crop_puts_the_first_and_last_characters_at_its_edges():
+    """Tight detector boxes on plates whose text fills them (NC) cut at the characters."""
+    from training.degrade import crop_margins
+
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        plate = render_plate(rng, layout="US")
+        ph, pw = plate.image.shape[:2]
+        (left, right), _ = crop_margins(plate, pw, ph, rng, "text")
+        tx0, _, tx1, _ = plate.text_box
+        tw = tx1 - tx0
+        crop_x0, crop_x1 = -left, pw + right  # in plate pixels
+        # the gap between text and crop edge: a sliver cut off at most, a few px at least
+        for gap in (tx0 - crop_x0, crop_x1 - tx1):
+            assert -0.01 * tw - 1e-6 <= gap <= 0.04 * tw + 1e-6
+
+
+def test_crop_margin_styles_mix_and_an_unknown_one_is_refused():
+    from training.degrade import MARGIN_STYLES, crop_margins
+
+    assert set(MARGIN_STYLES) == {"loose", "tight", "text"}
+    assert sum(MARGIN_STYLES.values()) == pytest.approx(1.0)
+    plate = render_plate(np.random.default_rng(0), layout="CZ")
+    with pytest.raises(ValueError, match="unknown margin style 'snug'"):
+        crop_margins(plate, 100, 20, np.random.default_rng(0), "snug")
+
+
 def test_missing_font_names_the_debian_package(monkeypatch):
     monkeypatch.setitem(fonts.FONTS, "din", ("fonts-opendin", ("/nonexistent/OSP-DIN.ttf",)))
     with pytest.raises(fonts.MissingFontError, match="apt-get install fonts-opendin"):

@@ -76,20 +76,39 @@ def _motion_kernel(length: int, angle: float) -> np.ndarray:
     return k / max(k.sum(), 1.0)
 
 
+MARGIN_STYLES = {"loose": 0.3, "tight": 0.5, "text": 0.2}  # style -> share of crops
+
+
+def crop_margins(plate: Plate, pw: float, ph: float, rng, style: str | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Crop margins (left, right), (top, bottom) in px beyond the plate's edges.
+
+    "loose" and "tight" frame the plate; "text" hugs the characters as a tight
+    detector box does on plates whose text fills them (North Carolina's, say):
+    the first and last characters touch the crop's edge or lose a sliver, and
+    the reader must still read them rather than take them for side clutter.
+    """
+    if style is None:
+        style = str(rng.choice(list(MARGIN_STYLES), p=list(MARGIN_STYLES.values())))
+    if style == "loose":
+        return rng.uniform(0.02, 0.12, 2) * pw, rng.uniform(0.05, 0.3, 2) * ph
+    if style == "tight":
+        return rng.uniform(-0.03, 0.06, 2) * pw, rng.uniform(-0.06, 0.15, 2) * ph
+    if style == "text":
+        tx0, _, tx1, _ = plate.text_box
+        pad = rng.uniform(-0.01, 0.04, 2) * (tx1 - tx0)
+        mx = np.array([pad[0] - tx0, tx1 + pad[1] - pw])
+        return mx, rng.uniform(-0.06, 0.15, 2) * ph
+    raise ValueError(f"unknown margin style {style!r} (known: {', '.join(MARGIN_STYLES)})")
+
+
 def degrade(plate: Plate, rng: np.random.Generator, out_size=(128, 32), backgrounds=None,
             margin_style: str | None = None) -> np.ndarray:
     """Clean plate -> gray uint8 model input as a real crop would give it."""
     canvas, corners = _scene(plate.image, rng, backgrounds)
     pw = corners[1, 0] - corners[0, 0]
     ph = corners[3, 1] - corners[0, 1]
-    if margin_style is None:
-        margin_style = "loose" if rng.random() < 0.35 else "tight"
-    if margin_style == "tight":
-        mx = rng.uniform(-0.03, 0.06, 2) * pw
-        my = rng.uniform(-0.06, 0.15, 2) * ph
-    else:
-        mx = rng.uniform(0.02, 0.12, 2) * pw
-        my = rng.uniform(0.05, 0.3, 2) * ph
+    mx, my = crop_margins(plate, pw, ph, rng, margin_style)
     quad = corners.copy()
     quad[[0, 3], 0] -= mx[0]
     quad[[1, 2], 0] += mx[1]
