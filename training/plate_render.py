@@ -67,7 +67,8 @@ US_SERIAL_SKIP_P = 0.85  # share of US serial plates without those letters (vani
 # some plates so that a wide, O-like zero reads 0 too.
 US_ZERO_AS_O_SHAPE_P = 0.5  # share of US plates drawing 0 with the font's O
 US_SERIF_I_P = 0.3  # share of US plates whose 'I' has serifs (Idaho, Delaware, ...)
-US_CLUTTER_P = {"vanity": 0.1, "separator": 0.35, "side": 0.45, "stickers": 0.5, "frame": 0.25}
+US_SIDES_P = (0.5, 0.2, 0.3)  # side clutter on the left, the right, both
+US_CLUTTER_P = {"vanity": 0.1, "separator": 0.35, "side": 0.6, "stickers": 0.5, "frame": 0.25}
 _STICKER_TEXT = [
     "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
     "12", "05", "11", "04", "16", "24", "2016", "2019", "2000", "2023", "7", "6", "A 1234567",
@@ -694,13 +695,14 @@ def _side_upright_chars(canvas, tb, rng, region, fam, col, backgrounds=None):
     """2-3 upright characters stacked over the text's height (D/C, T/R/K, 4/H)."""
     rx0, rx1, side = region
     rw, ch = rx1 - rx0, tb[3] - tb[1]
-    n = int(rng.integers(2, 4))
+    n = 2 if rng.random() < 0.7 else 3  # mostly pairs: R/T, U/S, S/N, 2/2
     gap = max(1, int(ch * 0.04))
     lh = (ch - (n - 1) * gap) // n
     lw = min(rw, int(lh * rng.uniform(0.7, 1.0)))
     if lh < 4 or lw < 3:
         return
-    x = rx0 + (rw - lw) // 2 if rng.random() < 0.5 else (rx1 - lw if side == "left" else rx0)
+    # mostly right against the text, as Massachusetts and Wyoming print them
+    x = rx0 + (rw - lw) // 2 if rng.random() < 0.3 else (rx1 - lw if side == "left" else rx0)
     y = tb[1]
     for _ in range(n):
         c = ALNUM[int(rng.integers(len(ALNUM)))] if rng.random() < 0.3 else LETTERS[int(rng.integers(26))]
@@ -728,9 +730,10 @@ def _side_picture_panel(canvas, tb, rng, region, fam, col, backgrounds=None):
         _place_line(canvas, list(word), fam, _color(rng, 0, 255), (x, wy, x + s, wy + wh), rng, shadow=False)
 
 
-# one painter per kind of side clutter, drawn with equal chance
-_SIDE_KINDS = (_side_stacked_words, _side_vertical_word, _side_logo, _side_upright_chars, _side_picture_panel,
-               _side_big_picture)
+# one painter per kind of side clutter, drawn with equal chance per entry; the two
+# kinds that real US crops' extra first characters came from most are listed twice
+_SIDE_KINDS = (_side_stacked_words, _side_vertical_word, _side_logo, _side_upright_chars, _side_upright_chars,
+               _side_picture_panel, _side_big_picture, _side_big_picture)
 
 
 def _us_side(canvas, tb, rng, sides, color, backgrounds=None):
@@ -822,7 +825,8 @@ def plate_us(rng, backgrounds=None):
     if split is not None:
         tokens = split
         style = functools.partial(_us_graphic, color=fg, backgrounds=backgrounds)
-    sides = [["left"], ["right"], ["left", "right"]][int(rng.integers(3))] if on["side"] else []
+    # left of the serial most: where an emblem or stacked letters pass for a first character
+    sides = [["left"], ["right"], ["left", "right"]][int(rng.choice(3, p=US_SIDES_P))] if on["side"] else []
     reserve = int(w * rng.uniform(0.09, 0.2)) if sides else 0
     fam = rng.choice(["gothic_c", "gothic_d", "gothic_e", "gothic_b", "din", "narrow_bold",
                       "sans_cond_bold", "lib_mono_bold", "gothic_em"])
