@@ -57,9 +57,9 @@ US_VANITY = [
 ]
 # Clutter real US plates have and the reader must learn to ignore; tests may raise these.
 CZ_SK_ONE_ROUND_GLYPH_P = 0.4  # share of CZ/SK plates drawing O and 0 with one shape
-# Most US states leave I, O and Q out of serials (they read as 1, 0 and 0), so on a
-# real US plate a bar is nearly always 1.
-US_SERIAL_SKIP = "IOQ"
+# Most US states leave I and O out of serials (they read as 1 and 0), so on a real US
+# plate a bar is nearly always 1. Q is issued by many states and stays in.
+US_SERIAL_SKIP = "IO"
 US_SERIAL_SKIP_P = 0.85  # share of US serial plates without those letters (vanity plates keep them)
 # US plates print O and 0 with one glyph in most states, and the plate is keyed with 0
 # (the OpenALPR US labels write 0 even in vanity words: 314 zeros to 16 O's). So a US
@@ -69,6 +69,9 @@ US_ZERO_AS_O_SHAPE_P = 0.5  # share of US plates drawing 0 with the font's O
 US_SERIF_I_P = 0.3  # share of US plates whose 'I' has serifs (Idaho, Delaware, ...)
 US_SIDES_P = (0.5, 0.2, 0.3)  # side clutter on the left, the right, both
 US_CLUTTER_P = {"vanity": 0.1, "separator": 0.35, "side": 0.6, "stickers": 0.5, "frame": 0.25}
+# Stacked letters beside a US serial (Massachusetts' U/S, Maryland's M/S/C) are mostly printed
+# in the serial's own ink and typeface, so only their size and place tell them from it.
+US_SIDE_SERIAL_INK_P = 0.7  # share of side clutter drawn in the serial's colour and font
 _STICKER_TEXT = [
     "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
     "12", "05", "11", "04", "16", "24", "2016", "2019", "2000", "2023", "7", "6", "A 1234567",
@@ -736,16 +739,20 @@ _SIDE_KINDS = (_side_stacked_words, _side_vertical_word, _side_logo, _side_uprig
                _side_picture_panel, _side_big_picture, _side_big_picture)
 
 
-def _us_side(canvas, tb, rng, sides, color, backgrounds=None):
+def _us_side(canvas, tb, rng, sides, color, backgrounds=None, ink=None, family=None):
     """Clutter at the plate ends, left of/right of the text (one of _SIDE_KINDS per side).
-    Real labels leave all of it out; on real US crops it was read as an extra first character."""
+    Real labels leave all of it out; on real US crops it was read as an extra first character.
+    `ink` and `family` are the serial's: most side clutter is printed with them."""
     w = canvas.shape[1]
     for side in sides:
         rx0, rx1 = (int(w * 0.03), tb[0] - 3) if side == "left" else (tb[2] + 3, int(w * 0.97))
         if rx1 - rx0 < 6:
             continue
-        col = color if rng.random() < 0.6 else _color(rng, 0, 200)
+        same = ink is not None and rng.random() < US_SIDE_SERIAL_INK_P
+        col = ink if same else color if rng.random() < 0.6 else _color(rng, 0, 200)
         fam = rng.choice(["sans_bold", "din", "narrow_bold", "sans_cond_bold", "serif"])
+        if same and family is not None:
+            fam = family
         _SIDE_KINDS[int(rng.integers(len(_SIDE_KINDS)))](canvas, tb, rng, (rx0, rx1, side), fam, col, backgrounds)
 
 
@@ -842,7 +849,7 @@ def plate_us(rng, backgrounds=None):
     if on["stickers"]:
         _us_stickers(canvas, tb, rng)
     if sides:
-        _us_side(canvas, tb, rng, sides, top_col, backgrounds)
+        _us_side(canvas, tb, rng, sides, top_col, backgrounds, ink=fg, family=fam)
     if on["frame"]:
         _us_frame(canvas, tb, rng)
     return canvas, tokens, tb
