@@ -309,3 +309,34 @@ def test_side_clutter_is_mostly_printed_in_the_serials_ink_and_font(monkeypatch)
     assert 0.6 < ink_share < 0.85
     assert fam_share >= ink_share
     assert shares(0.0)[1] < 0.1
+
+
+def test_side_clutter_probe_reads_synthetic_plates_and_leaves_the_renderer_as_it_was(capsys, tmp_path) -> None:
+    import json
+
+    import training.plate_render as pr
+    from training.probe_side_clutter import main
+
+    before = pr.US_CLUTTER_P, pr.US_SIDES_P, pr._SIDE_KINDS
+    assert main(["--n", "4", "--kind", "upright_chars", "--backgrounds", ""]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["kind"] == "upright_chars" and result["n"] == 4 and 0 <= result["exact"] <= 1
+    assert (pr.US_CLUTTER_P, pr.US_SIDES_P, pr._SIDE_KINDS) == before
+    with pytest.raises(SystemExit):
+        main(["--model", str(tmp_path / "missing.tflite"), "--n", "1"])
+    assert "missing.tflite" in capsys.readouterr().err
+
+
+def test_side_clutter_probe_draws_the_chosen_kind_on_every_plate(monkeypatch) -> None:
+    import training.plate_render as pr
+    from training.probe_side_clutter import only_side_clutter
+
+    drawn = []
+    monkeypatch.setattr(pr, "_side_logo", lambda *a, **k: drawn.append("logo"))
+    with only_side_clutter("logo"):
+        for s in range(20):
+            pr.render_plate(np.random.default_rng(s), "US")
+    assert drawn == ["logo"] * 20
+    with only_side_clutter("none"):
+        pr.render_plate(np.random.default_rng(0), "US")
+    assert len(drawn) == 20
