@@ -1,7 +1,8 @@
 """`anpr-edge bench VIDEO_OR_DIR`: our pipeline against the classic tutorial's, on the same frames.
 
 Ours is what `replay` and the daemon run: the config's Pipeline (TFLite
-detector, TFLite OCR with its Tesseract fallback) and Tracker, built once.
+detector, TFLite OCR with its second look and Tesseract fallback) and
+Tracker, built once.
 The baseline is the Raspberry Pi ANPR tutorial's recipe on the same
 detector's boxes: crop, gray, 5x5 Gaussian blur, then pytesseract --psm 7
 with an A-Z0-9 whitelist per plate, keeping words with confidence > 73 and

@@ -37,7 +37,7 @@ import yaml
 __all__ = [
     "BackendConfig", "CameraConfig", "Config", "ConfigError", "DaemonConfig",
     "DetectorConfig", "FiltersConfig", "HOT_RELOAD_KEYS", "OutboxConfig",
-    "PrivacyConfig", "ReaderConfig", "TesseractConfig", "TrackerConfig",
+    "PrivacyConfig", "ReaderConfig", "SecondLookConfig", "TesseractConfig", "TrackerConfig",
     "load_config", "parse_config", "reload_thresholds", "state_dir", "watchdog_interval",
 ]
 
@@ -171,6 +171,22 @@ class TesseractConfig:
 
 
 @dataclass(frozen=True)
+class SecondLookConfig:
+    """Re-read doubtful crops trimmed and padded (see edge.second_look)."""
+
+    below: float = _opt(0.8, ge=0, le=1)
+    recrops: tuple[tuple[float, float, float, float], ...] = _opt(
+        ((-0.06, -0.06, -0.06, -0.06), (0.06, 0, 0, 0), (0, 0, 0.06, 0), (0.06, 0, 0.06, 0),
+         (0, 0.1, 0, 0.1), (0.06, 0.08, 0.06, 0.08)), ge=-0.5, le=0.45)
+
+    def _check(self) -> None:
+        for i, (left, top, right, bottom) in enumerate(self.recrops):
+            if left + right >= 0.9 or top + bottom >= 0.9:
+                raise _Invalid(("recrops", i), "cuts off 90 % of the crop's width or height or more, "
+                               f"got {[left, top, right, bottom]}")
+
+
+@dataclass(frozen=True)
 class ReaderConfig:
     """OCR of each detected plate crop."""
 
@@ -180,6 +196,7 @@ class ReaderConfig:
     min_confidence: float = _opt(0.5, ge=0, le=1)
     min_fix_prob: float = _opt(0.02, ge=0, le=1)
     crop_margin: float = _opt(0.05, ge=0, le=1)
+    second_look: SecondLookConfig = _opt(factory=SecondLookConfig)
     tesseract: TesseractConfig = _opt(factory=TesseractConfig)
 
 

@@ -295,13 +295,17 @@ def build_detector(cfg: Config) -> Detector:
 
 
 def build_reader(cfg: Config) -> Reader:
-    """TFLite OCR, with the Tesseract fallback behind it when enabled."""
+    """TFLite OCR (with its second look at doubtful crops), then the Tesseract fallback when enabled."""
     from edge.reader import CombinedReader, TfliteReader
+    from edge.second_look import Recrop, SecondLookReader
 
     r = cfg.reader
     formats = get_formats(cfg.filters.formats)
-    primary = TfliteReader(r.ocr_model, r.alphabet, num_threads=r.threads, formats=formats,
-                           min_fix_prob=r.min_fix_prob)
+    primary: Reader = TfliteReader(r.ocr_model, r.alphabet, num_threads=r.threads, formats=formats,
+                                   min_fix_prob=r.min_fix_prob)
+    look = r.second_look
+    if look.below > 0 and look.recrops:
+        primary = SecondLookReader(primary, [Recrop(*c) for c in look.recrops], look.below)
     if not r.tesseract.enabled:
         return primary
     from edge.tesseract_reader import TesseractConfig, TesseractReader

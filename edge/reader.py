@@ -246,8 +246,9 @@ class CombinedReader:
         if first.confidence >= self.fallback_below:
             return first
         second = self.fallback.read(gray_crop)
-        return second if _rank(second) > _rank(first) else first
+        return second if rank(second) > rank(first) else first
 
 
-def _rank(reading: Reading) -> tuple[bool, float]:
+def rank(reading: Reading) -> tuple[bool, float]:
+    """How two readings of one crop compare: fitting a plate format first, then confidence."""
     return reading.format is not None, reading.confidence

@@ -154,6 +154,13 @@ def test_config_is_frozen() -> None:
     ("filters:\n  formats: [CZ, 7]\n", "config.yaml: filters.formats[1]: expected a string, got 7"),
     ("reader:\n  tesseract:\n    blur_kernel: 4\n",
      "config.yaml: reader.tesseract.blur_kernel: expected 0 or 1 (off) or an odd integer, got 4"),
+    ("reader:\n  second_look:\n    recrops: [[0.1, 0, 0.1, 0], [0.5, 0, 0, 0]]\n",
+     "config.yaml: reader.second_look.recrops[1][0]: expected a number between -0.5 and 0.45, got 0.5"),
+    ("reader:\n  second_look:\n    recrops: [[0.45, 0, 0.45, 0]]\n",
+     "config.yaml: reader.second_look.recrops[0]: cuts off 90 % of the crop's width or height or more, "
+     "got [0.45, 0.0, 0.45, 0.0]"),
+    ("reader:\n  second_look:\n    recrops: [[0.1, 0.1]]\n",
+     "config.yaml: reader.second_look.recrops[0]: expected a list of 4 numbers between -0.5 and 0.45, got [0.1, 0.1]"),
     ("backend:\n  url: example.org\n",
      "config.yaml: backend.url: expected a URL like http://host/path, got 'example.org'"),
     ("daemon:\n  watchdog_s: soon\n",

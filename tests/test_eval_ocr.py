@@ -185,6 +185,19 @@ def test_shipped_model_reads_real_us_crops(capsys):
     assert result["tflite"]["cer"] < 0.15
 
 
+def test_the_tflite_row_is_the_daemons_reader_with_its_second_look(capsys, crops):
+    runs = {}
+    for below in ("1", "0"):
+        code, result, _ = run_cli(capsys, "--crops", str(crops), "--readers", "tflite", "--second-look-below", below)
+        assert code == 0
+        runs[below] = result["tflite"]
+    assert runs["1"]["second_look_rate"] == 1.0 and runs["0"]["second_look_rate"] == 0.0
+    assert runs["1"]["second_look_below"] == 1.0
+    assert all(r["ms_mean"] > 0 for r in runs.values())
+    _, default, _ = run_cli(capsys, "--crops", str(crops), "--readers", "tflite")
+    assert default["tflite"]["second_look_below"] == 0.8
+
+
 def test_exit_codes_are_mapped_in_one_place():
     from edge.cli import EXIT_USAGE, exit_code_for
     from edge.config import ConfigError

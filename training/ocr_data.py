@@ -13,6 +13,8 @@ import glob
 import hashlib
 import logging
 import os
+import zlib
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -119,10 +121,14 @@ def synthetic_set(cache_dir: str, n_total: int, chunk: int, base_seed: int, alph
     return np.concatenate(imgs), np.concatenate(labs)
 
 
-def real_crops(folder: str, alphabet: str, size=(128, 32)) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Real labelled crops from a folder with labels.csv (file,text; header allowed)."""
+def is_held_out(name: str) -> bool:
+    """The fixed 10 % of real crops kept out of training (by file-name hash)."""
+    return zlib.crc32(name.encode()) % 10 == 0
+
+
+def labelled_crops(folder: str, alphabet: str) -> Iterator[tuple[str, np.ndarray, str]]:
+    """(file name, gray crop as stored, text) for each usable row of folder/labels.csv (file,text; header allowed)."""
     labels = os.path.join(folder, "labels.csv")
-    imgs, labs, names = [], [], []
     with open(labels, newline="") as fh:
         for row in csv.reader(fh):
             if len(row) < 2 or row[0] == "file":
@@ -131,7 +137,14 @@ def real_crops(folder: str, alphabet: str, size=(128, 32)) -> tuple[np.ndarray, 
             im = cv2.imread(os.path.join(folder, row[0]))
             if im is None or not text or len(text) > MAX_LABEL:
                 continue
-            imgs.append(to_model_input(to_gray(im), size))
-            labs.append(encode_text(text, alphabet))
-            names.append(row[0])
+            yield row[0], to_gray(im), text
+
+
+def real_crops(folder: str, alphabet: str, size=(128, 32)) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Real labelled crops as model inputs (see labelled_crops)."""
+    imgs, labs, names = [], [], []
+    for name, gray, text in labelled_crops(folder, alphabet):
+        imgs.append(to_model_input(gray, size))
+        labs.append(encode_text(text, alphabet))
+        names.append(name)
     return np.stack(imgs), np.stack(labs), names
