@@ -316,6 +316,7 @@ HOT_RELOAD_KEYS: frozenset[str] = frozenset({
     "detector.max_detections",
     "detector.min_plate_width_px",
     "reader.min_confidence",
+    "reader.second_look.below",
     "reader.tesseract.fallback_below",
     "filters",
     "tracker",

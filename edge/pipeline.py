@@ -164,6 +164,11 @@ class Pipeline:
                 setattr(self.detector, name, value)
         if hasattr(self.reader, "fallback_below"):
             self.reader.fallback_below = cfg.reader.tesseract.fallback_below
+        from edge.second_look import SecondLookReader
+
+        for r in (self.reader, getattr(self.reader, "primary", None)):
+            if isinstance(r, SecondLookReader):
+                r.below = cfg.reader.second_look.below
 
     # ------------------------------------------------------------------ work
 
@@ -304,7 +309,7 @@ def build_reader(cfg: Config) -> Reader:
     primary: Reader = TfliteReader(r.ocr_model, r.alphabet, num_threads=r.threads, formats=formats,
                                    min_fix_prob=r.min_fix_prob)
     look = r.second_look
-    if look.below > 0 and look.recrops:
+    if look.recrops:  # kept even when below is 0, so a reload can turn it on
         primary = SecondLookReader(primary, [Recrop(*c) for c in look.recrops], look.below)
     if not r.tesseract.enabled:
         return primary

@@ -99,5 +99,23 @@ def test_the_daemons_reader_looks_twice_before_asking_tesseract():
     assert isinstance(reader, CombinedReader) and isinstance(reader.primary, SecondLookReader)
     assert isinstance(reader.primary.primary, TfliteReader)
     assert reader.primary.below == cfg.reader.second_look.below
-    off = replace(cfg, reader=replace(cfg.reader, second_look=SecondLookConfig(below=0.0)))
-    assert isinstance(build_reader(off).primary, TfliteReader)
+    none = replace(cfg, reader=replace(cfg.reader, second_look=SecondLookConfig(recrops=())))
+    assert isinstance(build_reader(none).primary, TfliteReader)
+
+
+def test_a_reload_changes_the_threshold_of_the_running_second_look():
+    from dataclasses import replace
+    from pathlib import Path
+
+    from edge.config import Config
+    from edge.pipeline import Pipeline, build_reader
+
+    models = Path(__file__).resolve().parents[1] / "tflite_graphs" / "ocr"
+    cfg = Config(reader=ReaderConfig(ocr_model=models / "ocr.tflite", alphabet=models / "alphabet.txt",
+                                     second_look=SecondLookConfig(below=0.0)))
+    for reader in (build_reader(cfg), build_reader(replace(cfg, reader=replace(cfg.reader, tesseract=replace(
+            cfg.reader.tesseract, enabled=False))))):
+        pipeline = Pipeline(detector=None, reader=reader)
+        pipeline.reconfigure(replace(cfg, reader=replace(cfg.reader, second_look=SecondLookConfig(below=0.7))))
+        look = reader.primary if isinstance(reader, CombinedReader) else reader
+        assert isinstance(look, SecondLookReader) and look.below == 0.7
