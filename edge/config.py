@@ -172,7 +172,10 @@ class TesseractConfig:
 
 @dataclass(frozen=True)
 class SecondLookConfig:
-    """Re-read doubtful crops trimmed and padded (see edge.second_look)."""
+    """Re-read doubtful crops trimmed and padded (see edge.second_look, whose defaults these are).
+
+    recrops: [left, top, right, bottom] fractions to cut off (negative: pad).
+    """
 
     below: float = _opt(0.8, ge=0, le=1)
     recrops: tuple[tuple[float, float, float, float], ...] = _opt(

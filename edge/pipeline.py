@@ -43,6 +43,7 @@ from edge.detector import Detector
 from edge.plates import DEFAULT_FORMATS, PlateFormat, get_formats, match_format
 from edge.preprocess import crop_box, to_gray
 from edge.reader import Reader
+from edge.second_look import Recrop, SecondLookReader
 from edge.tracker import Observation, Tracker
 from edge.types import Detection, Frame, Reading, VehicleResult
 
@@ -164,8 +165,6 @@ class Pipeline:
                 setattr(self.detector, name, value)
         if hasattr(self.reader, "fallback_below"):
             self.reader.fallback_below = cfg.reader.tesseract.fallback_below
-        from edge.second_look import SecondLookReader
-
         for r in (self.reader, getattr(self.reader, "primary", None)):
             if isinstance(r, SecondLookReader):
                 r.below = cfg.reader.second_look.below
@@ -302,7 +301,6 @@ def build_detector(cfg: Config) -> Detector:
 def build_reader(cfg: Config) -> Reader:
     """TFLite OCR (with its second look at doubtful crops), then the Tesseract fallback when enabled."""
     from edge.reader import CombinedReader, TfliteReader
-    from edge.second_look import Recrop, SecondLookReader
 
     r = cfg.reader
     formats = get_formats(cfg.filters.formats)

@@ -17,10 +17,11 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from edge.config import SecondLookConfig
 from edge.reader import Reader, rank
 from edge.types import Reading
 
-__all__ = ["DEFAULT_BELOW", "DEFAULT_RECROPS", "Recrop", "SecondLookReader"]
+__all__ = ["DEFAULT_BELOW", "DEFAULT_RECROPS", "Recrop", "SecondLookReader", "keep_best"]
 
 
 @dataclass(frozen=True)
@@ -66,19 +67,21 @@ class Recrop:
         return out
 
 
-# Six cuts around the detector's crop: padded (a box tight on the characters),
-# trimmed on the left, right or both (stacked letters, stickers, bands at the
-# sides), trimmed at top and bottom (state names, slogans, frame text), and
-# trimmed all round. Chosen by reasoning about crop errors, not per image.
-DEFAULT_RECROPS: tuple[Recrop, ...] = (
-    Recrop(-0.06, -0.06, -0.06, -0.06),
-    Recrop(left=0.06),
-    Recrop(right=0.06),
-    Recrop(left=0.06, right=0.06),
-    Recrop(top=0.10, bottom=0.10),
-    Recrop(0.06, 0.08, 0.06, 0.08),
-)
-DEFAULT_BELOW = 0.8
+# The config's defaults (edge.config.SecondLookConfig, one place): six cuts
+# around the detector's crop, padded (a box tight on the characters), trimmed
+# on the left, right or both (stacked letters, stickers, bands at the sides),
+# at top and bottom (state names, slogans, frame text), and all round.
+DEFAULT_RECROPS: tuple[Recrop, ...] = tuple(Recrop(*c) for c in SecondLookConfig().recrops)
+DEFAULT_BELOW = SecondLookConfig().below
+
+
+def keep_best(first: Reading, others: Iterable[Reading]) -> Reading:
+    """The best of the readings of one crop; the earliest wins a tie (edge.reader.rank)."""
+    best = first
+    for reading in others:
+        if rank(reading) > rank(best):
+            best = reading
+    return best
 
 
 class SecondLookReader:
@@ -100,12 +103,8 @@ class SecondLookReader:
         return getattr(self.primary, "engine", "tflite")
 
     def read(self, gray_crop: np.ndarray) -> Reading:
-        best = self.primary.read(gray_crop)
-        if best.confidence >= self.below or not self.recrops:
-            return best
+        first = self.primary.read(gray_crop)
+        if first.confidence >= self.below or not self.recrops:
+            return first
         self.looks += 1
-        for recrop in self.recrops:
-            again = self.primary.read(recrop.apply(gray_crop))
-            if rank(again) > rank(best):
-                best = again
-        return best
+        return keep_best(first, (self.primary.read(r.apply(gray_crop)) for r in self.recrops))

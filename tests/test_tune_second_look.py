@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 from edge.second_look import Recrop, SecondLookReader
+from edge.second_look import keep_best as best_reading
 from edge.types import Reading
 from training.ocr_data import is_held_out
-from training.tune_second_look import CANDIDATE_SETS, THRESHOLDS, best_reading, main
+from training.tune_second_look import CANDIDATE_SETS, THRESHOLDS, main
 
 
 def test_the_held_out_split_is_a_fixed_tenth_by_file_name():

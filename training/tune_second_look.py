@@ -17,13 +17,10 @@ import json
 import sys
 from pathlib import Path
 
-from edge.reader import TfliteReader, rank
-from edge.second_look import DEFAULT_BELOW, DEFAULT_RECROPS, Recrop
-from edge.types import Reading
+from edge.reader import DEFAULT_MODEL, TfliteReader
+from edge.second_look import DEFAULT_BELOW, DEFAULT_RECROPS, Recrop, keep_best
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-MODEL = REPO / "tflite_graphs" / "ocr" / "ocr.tflite"
+SHARED = Path(__file__).resolve().parents[2] / "shared"
 
 PAD, LEFT, RIGHT, SIDES, TOP_BOTTOM, ALL_ROUND = DEFAULT_RECROPS
 CANDIDATE_SETS: dict[str, tuple[Recrop, ...]] = {
@@ -38,7 +35,7 @@ THRESHOLDS = (0.6, 0.7, DEFAULT_BELOW, 0.9)
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", type=Path, default=MODEL)
+    p.add_argument("--model", type=Path, default=DEFAULT_MODEL)
     p.add_argument("--crops", type=Path, default=SHARED / "train" / "br-crops",
                    help="real crops with labels.csv; only the held-out 10 %% are read")
     args = p.parse_args(argv)
@@ -46,15 +43,6 @@ def parse_args(argv=None) -> argparse.Namespace:
         if not path.is_file():
             p.error(f"{what}: {path} not found")
     return args
-
-
-def best_reading(first: Reading, again: list[Reading]) -> Reading:
-    """What SecondLookReader keeps (same rank, same order)."""
-    best = first
-    for r in again:
-        if rank(r) > rank(best):
-            best = r
-    return best
 
 
 def main(argv=None) -> int:
@@ -75,7 +63,7 @@ def main(argv=None) -> int:
         for below in THRESHOLDS:
             good = 0
             for truth, first, again in rows:
-                kept = first if first.confidence >= below else best_reading(first, [again[r] for r in chosen])
+                kept = first if first.confidence >= below else keep_best(first, [again[r] for r in chosen])
                 good += kept.text == truth
             results[f"{set_name} below {below}"] = good / n
     width = max(map(len, results))
