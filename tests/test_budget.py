@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from training.budget import StepBudget
 
 
@@ -65,3 +67,15 @@ def test_learning_rate_warms_up_then_decays_to_its_floor():
     assert max(lrs) <= 1e-3 and all(a >= b for a, b in zip(lrs[100:], lrs[101:]))  # no rise after warm-up
     assert abs(lrs[1000] - 2e-5) < 1e-9 and abs(lrs[500] - 1e-3 * 0.51) < 1e-9
     assert warm_cosine(1e-3, 50, 0, warm=10, floor=0.02) == 1e-3  # total not planned yet: full rate
+
+
+def test_training_turns_on_onednn_unless_the_user_chose(monkeypatch):
+    """oneDNN is off by default on AVX2-only CPUs, where it makes a step ~1.7x faster."""
+    from training.loop import tf_environment
+
+    monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
+    tf_environment()
+    assert os.environ["TF_ENABLE_ONEDNN_OPTS"] == "1"
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")
+    tf_environment()
+    assert os.environ["TF_ENABLE_ONEDNN_OPTS"] == "0"

@@ -20,16 +20,23 @@ def setup_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stdout)
 
 
+def tf_environment() -> None:
+    """Settings TensorFlow reads once, at import: call before importing it.
+
+    TensorFlow turns its oneDNN kernels on by itself only for CPUs with
+    AVX-512 VNNI/BF16/AMX; on an AVX2-only CPU a training step of the OCR net
+    is much faster with them (python -m training.bench_train_step, run with
+    TF_ENABLE_ONEDNN_OPTS=0 and =1). A value already set is kept.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+
+
 def begin(work: str | Path) -> tuple[float, Path]:
-    """Start a training run: quiet TF's C++ log, turn on oneDNN, make the work
+    """Start a training run: set TensorFlow's environment, make the work
     folder, fail now (not after an hour) when a font package is missing ->
     (start time, work). Call it before anything imports TensorFlow."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    # TensorFlow turns its oneDNN kernels on by itself only for CPUs with
-    # AVX-512 VNNI/BF16/AMX; on an AVX2-only CPU a training step of the OCR
-    # net took 0.26-0.36 s with them against 0.46-0.61 s without (throw-away
-    # timing loop, batch 64, 2 threads). Set TF_ENABLE_ONEDNN_OPTS=0 to compare.
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+    tf_environment()
     t_start = time.time()
     work = Path(work)
     work.mkdir(parents=True, exist_ok=True)

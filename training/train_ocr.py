@@ -76,6 +76,26 @@ def label_text(lab: np.ndarray, alphabet: str) -> str:
     return "".join(alphabet[i] for i in lab if i >= 0)
 
 
+def make_train_step(tf, model, opt):
+    """One compiled CTC step: (x, labels padded with 0, label lengths) -> mean loss."""
+    T = model.output_shape[2]
+
+    @tf.function(reduce_retracing=True)
+    def train_step(x, y, ylen):
+        with tf.GradientTape() as tape:
+            p = model(x, training=True)[:, 0]
+            logits = tf.math.log(p + 1e-7)
+            loss = tf.nn.ctc_loss(y, logits, ylen, tf.fill([tf.shape(x)[0]], T),
+                                  logits_time_major=False, blank_index=-1)
+            loss = tf.reduce_mean(loss)
+        grads = tape.gradient(loss, model.trainable_variables)
+        grads, _ = tf.clip_by_global_norm(grads, 5.0)
+        opt.apply_gradients(zip(grads, model.trainable_variables))
+        return loss
+
+    return train_step
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     setup_logging()
@@ -109,22 +129,7 @@ def main(argv=None) -> int:
     model = build_ocr_model(width=args.width)
     run = Run(model, args.lr, work, steps=args.steps, minutes=args.minutes, t_start=t_start,
               budget_every=100, budget_warmup=150)
-    opt = run.opt
-
-    T = model.output_shape[2]
-
-    @tf.function(reduce_retracing=True)
-    def train_step(x, y, ylen):
-        with tf.GradientTape() as tape:
-            p = model(x, training=True)[:, 0]
-            logits = tf.math.log(p + 1e-7)
-            loss = tf.nn.ctc_loss(y, logits, ylen, tf.fill([tf.shape(x)[0]], T),
-                                  logits_time_major=False, blank_index=-1)
-            loss = tf.reduce_mean(loss)
-        grads = tape.gradient(loss, model.trainable_variables)
-        grads, _ = tf.clip_by_global_norm(grads, 5.0)
-        opt.apply_gradients(zip(grads, model.trainable_variables))
-        return loss
+    train_step = make_train_step(tf, model, run.opt)
 
     @tf.function(reduce_retracing=True)
     def predict(x):
@@ -166,7 +171,7 @@ def main(argv=None) -> int:
     while not run.finished():
         step, total = run.step, run.total
         lr = warm_cosine(args.lr, step, total, warm=300, floor=0.02)
-        opt.learning_rate.assign(lr)
+        run.opt.learning_rate.assign(lr)
         x, y, ylen = batch()
         losses.append(float(train_step(tf.constant(x), tf.constant(y), tf.constant(ylen))))
         run.advance()
