@@ -70,7 +70,7 @@ def test_learning_rate_warms_up_then_decays_to_its_floor():
 
 
 def test_training_turns_on_onednn_unless_the_user_chose(monkeypatch):
-    """oneDNN is off by default on AVX2-only CPUs, where it makes a step ~1.7x faster."""
+    """oneDNN is off by default on AVX2-only CPUs, where a training step is faster with it."""
     from training.loop import tf_environment
 
     monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
