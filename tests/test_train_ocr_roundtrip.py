@@ -57,8 +57,9 @@ def test_resume_continues_from_the_checkpoint(tmp_path):
 def test_the_training_step_benchmark_reports_its_speed():
     """python -m training.bench_train_step times the trainer's own step (one JSON line)."""
     proc = subprocess.run([sys.executable, "-m", "training.bench_train_step", "--steps", "2", "--batch", "4",
-                           "--width", "0.25", "--threads", "1"],
+                           "--width", "0.25", "--threads", "1", "--inter-op", "1"],
                           cwd=REPO, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     figures = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert figures["ms_per_step"] > 0 and figures["batch"] == 4 and figures["TF_ENABLE_ONEDNN_OPTS"] == "1"
+    assert figures["ms_per_step"] > 0 and figures["batch"] == 4 and figures["inter_op"] == 1
+    assert figures["TF_ENABLE_ONEDNN_OPTS"] == "1"

@@ -5,7 +5,8 @@
 The OCR command trains for a fixed time, so its step count (and with it the
 model's accuracy) follows this figure. Compare TensorFlow's kernels with
 `TF_ENABLE_ONEDNN_OPTS=0 python -m training.bench_train_step` (the trainers
-turn oneDNN on unless the variable is set).
+turn oneDNN on unless the variable is set), and TensorFlow's op scheduling with
+`--inter-op 1` (train_ocr's --inter-op, default 2).
 """
 
 from __future__ import annotations
@@ -25,12 +26,13 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=positive_int, default=20, help="timed steps (after 3 warm-up steps)")
     p.add_argument("--batch", type=positive_int, default=64)
     p.add_argument("--threads", type=positive_int, default=os.cpu_count() or 2)
+    p.add_argument("--inter-op", type=positive_int, default=2, help="ops TensorFlow runs at once (as train_ocr)")
     p.add_argument("--width", type=float, default=1.0, help="channel width multiplier")
     a = p.parse_args(argv)
     from training.loop import configure_tf, tf_environment
 
     tf_environment()
-    tf = configure_tf(a.threads, seed=0)
+    tf = configure_tf(a.threads, seed=0, inter_op=a.inter_op)
     from training.ocr_model import ALPHABET, INPUT_H, INPUT_W, build_ocr_model
     from training.train_ocr import make_train_step
 
@@ -49,7 +51,7 @@ def main(argv=None) -> int:
         times.append((time.perf_counter() - t) * 1000)
     ms = float(np.median(times))
     print(json.dumps({"ms_per_step": round(ms, 1), "img_per_s": round(a.batch * 1000 / ms),
-                      "steps": a.steps, "batch": a.batch, "threads": a.threads,
+                      "steps": a.steps, "batch": a.batch, "threads": a.threads, "inter_op": a.inter_op,
                       "TF_ENABLE_ONEDNN_OPTS": os.environ["TF_ENABLE_ONEDNN_OPTS"]}))
     return 0
 

@@ -47,12 +47,13 @@ def begin(work: str | Path) -> tuple[float, Path]:
     return t_start, work
 
 
-def configure_tf(threads: int, seed: int):
-    """TensorFlow with explicit threads (one inter-op pool: 2 cores) and a seed."""
+def configure_tf(threads: int, seed: int, inter_op: int = 1):
+    """TensorFlow with explicit threads and a seed: `threads` per op, `inter_op`
+    ops at once (2 lets a small op use the core a big one leaves idle)."""
     import tensorflow as tf
 
     tf.config.threading.set_intra_op_parallelism_threads(threads)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(inter_op)
     tf.random.set_seed(seed)
     return tf
 

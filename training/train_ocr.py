@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.argtypes import positive_int
 from training.evaluation import rewrite_figures, run_eval, training_command
 from training.loop import Run, begin, configure_tf, setup_logging, warm_cosine
 
@@ -44,6 +45,8 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--width", type=float, default=1.0, help="channel width multiplier")
     p.add_argument("--threads", type=int, default=os.cpu_count() or 2)
+    p.add_argument("--inter-op", type=positive_int, default=2,
+                   help="ops TensorFlow runs at once (python -m training.bench_train_step --inter-op N compares)")
     p.add_argument("--real", default=str(SHARED / "train" / "br-crops"), help="real crops with labels.csv ('' = none)")
     p.add_argument("--backgrounds", default=str(SHARED / "train" / "backgrounds"))
     p.add_argument("--eval-us", default=str(SHARED / "eval" / "openalpr-us-crops"))
@@ -123,7 +126,7 @@ def main(argv=None) -> int:
         log.info("no real crops used")
     log.info("synthetic: %d train, %d validation (%.0f s so far)", len(s_tr_x), n_val, time.time() - t_start)
 
-    tf = configure_tf(args.threads, args.seed)
+    tf = configure_tf(args.threads, args.seed, inter_op=args.inter_op)
     from training.ocr_model import build_ocr_model
 
     model = build_ocr_model(width=args.width)
