@@ -26,6 +26,16 @@ def fraction(text: str) -> float:
     return v
 
 
+def positive_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        v = 0.0
+    if not (v > 0.0 and math.isfinite(v)):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return v
+
+
 def nonzero_float(text: str) -> float:
     try:
         v = float(text)

@@ -163,9 +163,9 @@ class Pipeline:
                             ("min_plate_width_px", cfg.detector.min_plate_width_px)):
             if hasattr(self.detector, name):
                 setattr(self.detector, name, value)
-        if hasattr(self.reader, "fallback_below"):
-            self.reader.fallback_below = cfg.reader.tesseract.fallback_below
-        for r in (self.reader, getattr(self.reader, "primary", None)):
+        for r in _reader_chain(self.reader):
+            if hasattr(r, "fallback_below"):
+                r.fallback_below = cfg.reader.tesseract.fallback_below
             if isinstance(r, SecondLookReader):
                 r.below = cfg.reader.second_look.below
 
@@ -296,6 +296,13 @@ def build_detector(cfg: Config) -> Detector:
                                  merge_iou=d.merge_iou, tile_score_threshold=d.tile_score_threshold)
     except ValueError as exc:  # a setting the config's ranges allow but the detector does not
         raise ConfigError(f"detector.{exc}") from None
+
+
+def _reader_chain(reader: Reader | None):
+    """A reader and the ones it wraps (`.primary`), outermost first: where reloaded thresholds go."""
+    while reader is not None:
+        yield reader
+        reader = getattr(reader, "primary", None)
 
 
 def build_reader(cfg: Config) -> Reader:

@@ -63,3 +63,11 @@ def test_the_training_step_benchmark_reports_its_speed():
     figures = json.loads(proc.stdout.strip().splitlines()[-1])
     assert figures["ms_per_step"] > 0 and figures["batch"] == 4 and figures["inter_op"] == 1
     assert figures["TF_ENABLE_ONEDNN_OPTS"] == "1"
+
+
+def test_a_width_that_is_not_positive_is_a_usage_error(capsys):
+    from training.train_ocr import parse_args
+
+    with pytest.raises(SystemExit):
+        parse_args(["--width", "0"])
+    assert "argument --width: expected a positive number, got '0'" in capsys.readouterr().err

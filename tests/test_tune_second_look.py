@@ -8,8 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.second_look import Recrop, SecondLookReader
-from edge.second_look import keep_best as best_reading
+from edge.second_look import Recrop, SecondLookReader, keep_best
 from edge.types import Reading
 from training.ocr_data import is_held_out
 from training.tune_second_look import CANDIDATE_SETS, THRESHOLDS, main
@@ -53,4 +52,4 @@ def test_it_keeps_what_the_daemons_second_look_keeps():
                             format="US" if rng.random() < 0.3 else None) for _ in range(5)]
         calls = iter(readings)
         reader = SecondLookReader(type("Scripted", (), {"read": lambda self, crop: next(calls)})(), recrops, 1.0)
-        assert reader.read(np.zeros((20, 80), np.uint8)) == best_reading(readings[0], readings[1:])
+        assert reader.read(np.zeros((20, 80), np.uint8)) == keep_best(readings[0], readings[1:])

@@ -1,1 +1,6 @@
 """Model making for anpr-edge: synthetic data, training and int8 export (TensorFlow lives here only)."""
+
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"  # ../shared: training and evaluation data beside the checkout

@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
 import numpy as np
 
 from edge.argtypes import positive_int
-
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+from training import SHARED
 
 
 def main(argv=None) -> int:

@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 
-from edge.argtypes import positive_int
+from edge.argtypes import positive_float, positive_int
 
 
 def main(argv=None) -> int:
@@ -27,7 +27,7 @@ def main(argv=None) -> int:
     p.add_argument("--batch", type=positive_int, default=64)
     p.add_argument("--threads", type=positive_int, default=os.cpu_count() or 2)
     p.add_argument("--inter-op", type=positive_int, default=2, help="ops TensorFlow runs at once (as train_ocr)")
-    p.add_argument("--width", type=float, default=1.0, help="channel width multiplier")
+    p.add_argument("--width", type=positive_float, default=1.0, help="channel width multiplier")
     a = p.parse_args(argv)
     from training.loop import configure_tf, tf_environment
 

@@ -14,8 +14,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from training import REPO
+
 log = logging.getLogger(__name__)
-REPO = Path(__file__).resolve().parents[1]
 
 
 def run_eval(command: str, name: str, shown: list[str], hidden: list[str], res: dict) -> None:

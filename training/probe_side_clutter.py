@@ -18,9 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from edge.argtypes import positive_int
-
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
+from training import REPO, SHARED
 
 
 def side_kinds() -> list[str]:

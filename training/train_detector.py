@@ -22,12 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
+from training import REPO, SHARED
 from training.evaluation import rewrite_figures, run_eval, training_command
 from training.loop import Run, begin, configure_tf, setup_logging, warm_cosine
 
 log = logging.getLogger("train_detector")
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
 
 
 def parse_args(argv=None):

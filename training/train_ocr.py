@@ -20,13 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.argtypes import positive_int
+from edge.argtypes import positive_float, positive_int
+from training import REPO, SHARED
 from training.evaluation import rewrite_figures, run_eval, training_command
 from training.loop import Run, begin, configure_tf, setup_logging, warm_cosine
 
 log = logging.getLogger("train_ocr")
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
 
 
 def parse_args(argv=None):
@@ -43,7 +42,7 @@ def parse_args(argv=None):
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--real-fraction", type=float, default=0.12, help="share of each batch from real crops")
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--width", type=float, default=1.0, help="channel width multiplier")
+    p.add_argument("--width", type=positive_float, default=1.0, help="channel width multiplier")
     p.add_argument("--threads", type=int, default=os.cpu_count() or 2)
     p.add_argument("--inter-op", type=positive_int, default=2,
                    help="ops TensorFlow runs at once (python -m training.bench_train_step --inter-op N compares)")

@@ -19,8 +19,7 @@ from pathlib import Path
 
 from edge.reader import DEFAULT_MODEL, TfliteReader
 from edge.second_look import DEFAULT_BELOW, DEFAULT_RECROPS, Recrop, keep_best
-
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+from training import SHARED
 
 PAD, LEFT, RIGHT, SIDES, TOP_BOTTOM, ALL_ROUND = DEFAULT_RECROPS
 CANDIDATE_SETS: dict[str, tuple[Recrop, ...]] = {
