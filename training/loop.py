@@ -70,11 +70,10 @@ class Run:
     `steps` > 0 fixes the step count; otherwise `minutes` is the budget for
     the whole run (including time before `t_start` spent by earlier, resumed
     runs) and the total follows the machine's speed (training.budget).
-    `extra` names more trackable state to checkpoint with it (a weight average).
     """
 
     def __init__(self, model, lr: float, work: Path, *, steps: int, minutes: float, t_start: float,
-                 budget_every: int = 50, budget_warmup: int = 60, extra: dict | None = None) -> None:
+                 budget_every: int = 50, budget_warmup: int = 60) -> None:
         import tensorflow as tf
 
         self.opt = tf.keras.optimizers.Adam(learning_rate=lr)
@@ -83,7 +82,7 @@ class Run:
         self._total = tf.Variable(steps, dtype=tf.int64, trainable=False)
         self._elapsed = tf.Variable(0.0, dtype=tf.float64, trainable=False)  # minutes, over resumes
         ckpt = tf.train.Checkpoint(model=model, optimizer=self.opt, step=self._step, total=self._total,
-                                   elapsed=self._elapsed, **(extra or {}))
+                                   elapsed=self._elapsed)
         self._manager = tf.train.CheckpointManager(ckpt, str(Path(work) / "ckpt"), max_to_keep=2)
         if self._manager.latest_checkpoint:
             ckpt.restore(self._manager.latest_checkpoint)

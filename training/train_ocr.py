@@ -40,8 +40,6 @@ def parse_args(argv=None):
     p.add_argument("--steps", type=int, default=0, help="fixed step count instead of --minutes")
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--average", type=float, default=0.999,
-                   help="export an exponential moving average of the weights with this decay (0 = the last weights)")
     p.add_argument("--real-fraction", type=float, default=0.12, help="share of each batch from real crops")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--width", type=positive_float, default=1.0, help="channel width multiplier")
@@ -80,9 +78,8 @@ def label_text(lab: np.ndarray, alphabet: str) -> str:
     return "".join(alphabet[i] for i in lab if i >= 0)
 
 
-def make_train_step(tf, model, opt, average=None):
-    """One compiled CTC step: (x, labels padded with 0, label lengths) -> mean loss.
-    `average` (training.ema.WeightAverage) is updated after each step."""
+def make_train_step(tf, model, opt):
+    """One compiled CTC step: (x, labels padded with 0, label lengths) -> mean loss."""
     T = model.output_shape[2]
 
     @tf.function(reduce_retracing=True)
@@ -96,8 +93,6 @@ def make_train_step(tf, model, opt, average=None):
         grads = tape.gradient(loss, model.trainable_variables)
         grads, _ = tf.clip_by_global_norm(grads, 5.0)
         opt.apply_gradients(zip(grads, model.trainable_variables))
-        if average is not None:
-            average.update()
         return loss
 
     return train_step
@@ -133,13 +128,10 @@ def main(argv=None) -> int:
     tf = configure_tf(args.threads, args.seed, inter_op=args.inter_op)
     from training.ocr_model import build_ocr_model
 
-    from training.ema import WeightAverage, recalibrate
-
     model = build_ocr_model(width=args.width)
-    average = WeightAverage(model.trainable_variables, args.average) if args.average else None
     run = Run(model, args.lr, work, steps=args.steps, minutes=args.minutes, t_start=t_start,
-              budget_every=100, budget_warmup=150, extra={"average": average} if average else None)
-    train_step = make_train_step(tf, model, run.opt, average)
+              budget_every=100, budget_warmup=150)
+    train_step = make_train_step(tf, model, run.opt)
 
     @tf.function(reduce_retracing=True)
     def predict(x):
@@ -198,28 +190,15 @@ def main(argv=None) -> int:
             log.info("checkpoint at step %d; val exact: synthetic %.3f, real %.3f", step,
                      accuracy(s_val_x[:1000], s_val_y[:1000]), accuracy(r_val_x, r_val_y))
     run.save()
-    from training.export_ocr import export_int8
-
-    rep = np.concatenate([s_tr_x[:400]] + ([r_tr_x[:100]] if r_tr_x is not None else []))
-    last = {}
-    if average is not None:
-        # the last weights too, exported beside the checkpoints, so a run shows what averaging bought
-        last = {"val_exact_synthetic_float_last_weights": round(accuracy(s_val_x, s_val_y), 4),
-                "val_exact_brcrops_float_last_weights": round(accuracy(r_val_x, r_val_y), 4)}
-        last_tfl = export_int8(model, rep, work / "last_weights.tflite")
-        last["val_exact_brcrops_int8_last_weights"] = round(
-            int8_accuracy(last_tfl, r_val_x, r_val_y, alphabet) if r_val_x is not None else float("nan"), 4)
-        log.info("last weights (%s): %s", last_tfl, last)
-        average.copy_to_model()
-        recalibrate(model, (tf.constant(batch()[0]) for _ in range(50)))
-        log.info("exporting the weight average (decay %g over %d steps), batch norm re-measured",
-                 args.average, int(average.updates))
     train_minutes = run.minutes()
     acc_syn, acc_real = accuracy(s_val_x, s_val_y), accuracy(r_val_x, r_val_y)
     log.info("trained: val exact synthetic %.3f, real (held-out br-crops) %.3f", acc_syn, acc_real)
 
+    from training.export_ocr import export_int8
+
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    rep = np.concatenate([s_tr_x[:400]] + ([r_tr_x[:100]] if r_tr_x is not None else []))
     tfl = export_int8(model, rep, out / "ocr.tflite")
     (out / "alphabet.txt").write_text(alphabet + "\n")
     int8_syn = int8_accuracy(tfl, s_val_x, s_val_y, alphabet)
@@ -232,7 +211,6 @@ def main(argv=None) -> int:
         "val_exact_synthetic_int8": round(int8_syn, 4), "val_exact_brcrops_int8": round(int8_real, 4),
         "size_kb": round(tfl.stat().st_size / 1024, 1),
         "synthetic": args.synthetic, "seed": args.seed, "real_fraction": args.real_fraction,
-        "average": args.average, **last,
         "command": training_command("training.train_ocr", argv),
     }
     evals = {}
@@ -303,17 +281,6 @@ def evaluate_real(out: Path, args) -> dict:
     return res
 
 
-def _weights_line(figures: dict) -> str:
-    """What the exported weights are: the last ones, or their moving average."""
-    decay = figures.get("average", 0)
-    if not decay:
-        return "the last step's."
-    return (f"an exponential moving average of the training weights (decay {decay}, training/ema.py), "
-            f"batch-norm statistics re-measured with it; the last step's weights read "
-            f"{figures.get('val_exact_brcrops_int8_last_weights', float('nan')):.3f} "
-            "on the held-out br-crops (int8), see the validation table for the average's.")
-
-
 def write_card(out: Path, figures: dict, evals: dict) -> None:
     cmd = figures["command"]
     rows = []
@@ -345,7 +312,6 @@ Made by this repository's own code; no pretrained weights, nothing downloaded.
 - **Training:** {figures['steps']} steps of batch {figures['batch']}, Adam with warm-up and cosine decay,
   {figures['train_minutes']} min of data rendering + training, {figures['total_minutes']} min for the whole
   command including export and evaluation, on a 2-core x86 CPU.
-- **Weights:** {_weights_line(figures)}
 - **Size:** {figures['size_kb']} KB.
 
 ## Validation (not real-world figures)
