@@ -18,7 +18,10 @@ from edge.types import Reading
 
 REPO = Path(__file__).resolve().parents[1]
 REAL_MODEL = REPO / "tflite_graphs" / "ocr" / "ocr.tflite"
-US_CROPS = Path("/work/shared/eval/openalpr-us-crops")
+# ../shared beside the checkout (shared/README.md); /work/shared where a clone lives elsewhere
+US_CROPS = next((p for p in (REPO.parent / "shared" / "eval" / "openalpr-us-crops",
+                             Path("/work/shared/eval/openalpr-us-crops")) if p.is_dir()),
+                REPO.parent / "shared" / "eval" / "openalpr-us-crops")
 TRUTHS = {"a.png": "1AB2345", "b.png": "BA123CD", "c.png": "KA1234"}
 
 
@@ -178,6 +181,7 @@ def test_python_dash_m_edge_is_the_cli():
 def test_shipped_model_reads_real_us_crops(capsys):
     """The committed model on 20 real crops (it reads 70 % of them exactly, CER 0.05)."""
     assert REAL_MODEL.exists(), "tflite_graphs/ocr/ocr.tflite is part of the repo"
+    assert US_CROPS.is_dir(), f"{US_CROPS}: the real US crops (../shared/eval) are missing"
     code, result, _ = run_cli(capsys, "--crops", str(US_CROPS), "--limit", "20",
                               "--formats", "US", "--readers", "tflite")
     assert code == 0 and result["n"] == 20
