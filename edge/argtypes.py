@@ -4,43 +4,31 @@ from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Callable
+
+
+def _checked(text: str, parse: Callable[[str], float], ok: Callable[[float], bool], expected: str):
+    """`parse(text)` if it parses and passes `ok`, else a usage error naming what was expected."""
+    try:
+        v = parse(text)
+    except ValueError:
+        v = None
+    if v is None or not ok(v):
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+    return v
 
 
 def positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        v = 0
-    if not 1 <= v <= 100_000_000:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return v
+    return _checked(text, int, lambda v: 1 <= v <= 100_000_000, "a positive integer")
 
 
 def fraction(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        v = -1.0
-    if not 0.0 <= v <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {text!r}")
-    return v
+    return _checked(text, float, lambda v: 0.0 <= v <= 1.0, "a number from 0 to 1")
 
 
 def positive_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        v = 0.0
-    if not (v > 0.0 and math.isfinite(v)):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return v
+    return _checked(text, float, lambda v: v > 0.0 and math.isfinite(v), "a positive number")
 
 
 def nonzero_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        v = 0.0
-    if v == 0.0 or not math.isfinite(v):
-        raise argparse.ArgumentTypeError(f"expected a non-zero number, got {text!r}")
-    return v
+    return _checked(text, float, lambda v: v != 0.0 and math.isfinite(v), "a non-zero number")

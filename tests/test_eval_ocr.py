@@ -15,13 +15,13 @@ from edge import evaluate
 from edge.cli import EXIT_INPUT, EXIT_MODEL, main
 from edge.evaluate import Scored, edit_distance, summarise
 from edge.types import Reading
+from training import SHARED
 
 REPO = Path(__file__).resolve().parents[1]
 REAL_MODEL = REPO / "tflite_graphs" / "ocr" / "ocr.tflite"
 # ../shared beside the checkout (shared/README.md); /work/shared where a clone lives elsewhere
-US_CROPS = next((p for p in (REPO.parent / "shared" / "eval" / "openalpr-us-crops",
-                             Path("/work/shared/eval/openalpr-us-crops")) if p.is_dir()),
-                REPO.parent / "shared" / "eval" / "openalpr-us-crops")
+_US = Path("eval") / "openalpr-us-crops"
+US_CROPS = next((d / _US for d in (SHARED, Path("/work/shared")) if (d / _US).is_dir()), SHARED / _US)
 TRUTHS = {"a.png": "1AB2345", "b.png": "BA123CD", "c.png": "KA1234"}
 
 

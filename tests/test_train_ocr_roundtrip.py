@@ -71,3 +71,16 @@ def test_a_width_that_is_not_positive_is_a_usage_error(capsys):
     with pytest.raises(SystemExit):
         parse_args(["--width", "0"])
     assert "argument --width: expected a positive number, got '0'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("option, value, expected", [
+    ("--batch", "0", "a positive integer"), ("--threads", "-1", "a positive integer"),
+    ("--real-fraction", "1.5", "a number from 0 to 1"), ("--minutes", "nan", "a positive number"),
+])
+def test_both_trainers_refuse_a_bad_number_before_any_work(capsys, option, value, expected):
+    from training import train_detector, train_ocr
+
+    for trainer in (train_ocr, train_detector):
+        with pytest.raises(SystemExit):
+            trainer.parse_args([option, value])
+        assert f"argument {option}: expected {expected}, got '{value}'" in capsys.readouterr().err

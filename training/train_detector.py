@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.argtypes import fraction, positive_float, positive_int
 from training import REPO, SHARED
 from training.evaluation import rewrite_figures, run_eval, training_command
 from training.loop import Run, begin, configure_tf, setup_logging, warm_cosine
@@ -33,18 +34,18 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default=str(REPO / "tflite_graphs" / "plates"))
     p.add_argument("--work", default=str(REPO / "runs" / "detector"))
-    p.add_argument("--minutes", type=float, default=110.0, help="training time budget (sets the step count)")
+    p.add_argument("--minutes", type=positive_float, default=110.0, help="training time budget (sets the step count)")
     p.add_argument("--steps", type=int, default=0)
-    p.add_argument("--batch", type=int, default=24)
-    p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--alpha", type=float, default=0.35)
+    p.add_argument("--batch", type=positive_int, default=24)
+    p.add_argument("--lr", type=positive_float, default=2e-3)
+    p.add_argument("--alpha", type=positive_float, default=0.35)
     p.add_argument("--stem", choices=("mobilenet", "s4"), default="s4",
                    help="backbone stem (training/det_model.py): s4 skips the 160 px layers")
-    p.add_argument("--size", type=int, default=320)
-    p.add_argument("--real-fraction", type=float, default=0.2, help="real frames per batch (doubled in the 2nd half)")
+    p.add_argument("--size", type=positive_int, default=320)
+    p.add_argument("--real-fraction", type=fraction, default=0.2, help="real frames per batch (doubled in the 2nd half)")
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--threads", type=int, default=os.cpu_count() or 2)
-    p.add_argument("--workers", type=int, default=1, help="processes rendering batches")
+    p.add_argument("--threads", type=positive_int, default=os.cpu_count() or 2)
+    p.add_argument("--workers", type=positive_int, default=1, help="processes rendering batches")
     p.add_argument("--backgrounds", default=str(SHARED / "train" / "backgrounds"))
     p.add_argument("--real", default=str(SHARED / "train" / "ro-dashcam" / "train"))
     p.add_argument("--val", default=str(SHARED / "train" / "ro-dashcam" / "valid"))

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.argtypes import positive_float, positive_int
+from edge.argtypes import fraction, positive_float, positive_int
 from training import REPO, SHARED
 from training.evaluation import rewrite_figures, run_eval, training_command
 from training.loop import Run, begin, configure_tf, setup_logging, warm_cosine
@@ -32,18 +32,18 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default=str(REPO / "tflite_graphs" / "ocr"), help="where the model, alphabet and card go")
     p.add_argument("--work", default=str(REPO / "runs" / "ocr"), help="checkpoints and data cache")
-    p.add_argument("--synthetic", type=int, default=200_000, help="synthetic crops to render")
-    p.add_argument("--chunk", type=int, default=10_000)
-    p.add_argument("--minutes", type=float, default=82.0,
+    p.add_argument("--synthetic", type=positive_int, default=200_000, help="synthetic crops to render")
+    p.add_argument("--chunk", type=positive_int, default=10_000)
+    p.add_argument("--minutes", type=positive_float, default=82.0,
                    help="time budget for rendering + training (the step count follows the machine's speed); "
                         "export and evaluation add ~4 min")
     p.add_argument("--steps", type=int, default=0, help="fixed step count instead of --minutes")
-    p.add_argument("--batch", type=int, default=64)
-    p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--real-fraction", type=float, default=0.12, help="share of each batch from real crops")
+    p.add_argument("--batch", type=positive_int, default=64)
+    p.add_argument("--lr", type=positive_float, default=2e-3)
+    p.add_argument("--real-fraction", type=fraction, default=0.12, help="share of each batch from real crops")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--width", type=positive_float, default=1.0, help="channel width multiplier")
-    p.add_argument("--threads", type=int, default=os.cpu_count() or 2)
+    p.add_argument("--threads", type=positive_int, default=os.cpu_count() or 2)
     p.add_argument("--inter-op", type=positive_int, default=2,
                    help="ops TensorFlow runs at once (python -m training.bench_train_step --inter-op N compares)")
     p.add_argument("--real", default=str(SHARED / "train" / "br-crops"), help="real crops with labels.csv ('' = none)")
