@@ -13,6 +13,7 @@ import functools
 import logging
 import os
 import random
+import shutil
 import socket
 import sqlite3
 import subprocess
@@ -264,15 +265,17 @@ def test_stop_while_the_outbox_fails_exits_6_naming_the_lost_reads(
 def tiny_tmpfs(tmp_path: Path) -> Iterator[Path]:
     mount = tmp_path / "tmpfs"
     mount.mkdir()
+    # root mounts directly; a CI user without root but with password-less sudo goes through it
+    sudo = ["sudo", "-n"] if os.geteuid() != 0 and shutil.which("sudo") else []
     try:
-        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)],
+        subprocess.run([*sudo, "mount", "-t", "tmpfs", "-o", "size=256k,mode=1777", "tmpfs", str(mount)],
                        check=True, capture_output=True, timeout=10)
     except (OSError, subprocess.SubprocessError) as exc:
         pytest.skip(f"cannot mount a tmpfs here ({type(exc).__name__}); the injected error test covers it")
     try:
         yield mount
     finally:
-        subprocess.run(["umount", "-l", str(mount)], capture_output=True, timeout=10)
+        subprocess.run([*sudo, "umount", "-l", str(mount)], capture_output=True, timeout=10)
 
 
 def test_full_filesystem_is_loud_and_recovers(tmp_path: Path, tiny_tmpfs: Path,
