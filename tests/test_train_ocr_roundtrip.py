@@ -84,3 +84,29 @@ def test_both_trainers_refuse_a_bad_number_before_any_work(capsys, option, value
         with pytest.raises(SystemExit):
             trainer.parse_args([option, value])
         assert f"argument {option}: expected {expected}, got '{value}'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("option", ["--real", "--backgrounds"])
+def test_both_trainers_refuse_a_data_folder_typed_wrong_before_any_work(capsys, tmp_path, option):
+    """A typo in a data folder would otherwise train a different model, quietly."""
+    from training import train_detector, train_ocr
+
+    absent = tmp_path / "no-such"
+    for trainer in (train_ocr, train_detector):
+        with pytest.raises(SystemExit):
+            trainer.parse_args([option, str(absent)])
+        assert f"{option} {absent}: no such folder" in capsys.readouterr().err
+
+
+def test_a_missing_default_data_folder_is_a_warning_and_an_empty_one_means_none(tmp_path):
+    """A clone without ../shared still trains (on synthetic data only) and says so."""
+    import argparse
+
+    from training.loop import check_data_folders
+
+    p = argparse.ArgumentParser()
+    p.add_argument("--real", default=str(tmp_path / "shared" / "br-crops"))
+    p.add_argument("--backgrounds", default=str(tmp_path))
+    assert check_data_folders(p, p.parse_args([]), ("real", "backgrounds")) == [
+        f"--real {tmp_path / 'shared' / 'br-crops'}: no such folder, training without it"]
+    assert check_data_folders(p, p.parse_args(["--real", ""]), ("real", "backgrounds")) == []

@@ -20,6 +20,23 @@ def setup_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stdout)
 
 
+def check_data_folders(parser, args, names: tuple[str, ...]) -> list[str]:
+    """A data folder typed on the command line must exist: a typo would quietly
+    train a different model. A default one may be missing (a clone without
+    ../shared), so that only comes back as warnings saying what the run does
+    without."""
+    missing = []
+    for name in names:
+        path = getattr(args, name)
+        if not path or os.path.isdir(path):
+            continue
+        flag = "--" + name.replace("_", "-")
+        if path != parser.get_default(name):
+            parser.error(f"{flag} {path}: no such folder")
+        missing.append(f"{flag} {path}: no such folder, training without it")
+    return missing
+
+
 def tf_environment() -> None:
     """Settings TensorFlow reads once, at import: call before importing it.
 

@@ -23,7 +23,7 @@ import numpy as np
 from edge.argtypes import fraction, positive_float, positive_int
 from training import REPO, SHARED
 from training.evaluation import rewrite_figures, run_eval, training_command
-from training.loop import Run, begin, configure_tf, setup_logging, warm_cosine
+from training.loop import Run, begin, check_data_folders, configure_tf, setup_logging, warm_cosine
 
 log = logging.getLogger("train_ocr")
 
@@ -55,6 +55,7 @@ def parse_args(argv=None):
                    help="only evaluate the model in --out and rewrite its card (training figures kept)")
     p.add_argument("--tiny", action="store_true", help="smoke run: tiny data, tiny model, a few steps")
     a = p.parse_args(argv)
+    a.missing_folders = check_data_folders(p, a, ("real", "backgrounds"))
     if a.tiny:
         a.synthetic, a.chunk, a.steps, a.batch, a.width = 256, 128, 30, 16, 0.25
         a.no_eval = True
@@ -103,6 +104,8 @@ def main(argv=None) -> int:
     setup_logging()
     if args.evaluate_only:
         return evaluate_only(args)
+    for warning in args.missing_folders:
+        log.warning(warning)
     t_start, work = begin(args.work)
 
     from training.ocr_data import is_held_out, real_crops, synthetic_set
