@@ -28,6 +28,7 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=positive_int, default=os.cpu_count() or 2)
     p.add_argument("--inter-op", type=positive_int, default=2, help="ops TensorFlow runs at once (as train_ocr)")
     p.add_argument("--width", type=positive_float, default=1.0, help="channel width multiplier")
+    p.add_argument("--stem", choices=("pool", "stride2"), default="pool", help="as train_ocr --stem")
     a = p.parse_args(argv)
     from training.loop import configure_tf, tf_environment
 
@@ -36,7 +37,7 @@ def main(argv=None) -> int:
     from training.ocr_model import ALPHABET, INPUT_H, INPUT_W, build_ocr_model
     from training.train_ocr import make_train_step
 
-    model = build_ocr_model(width=a.width)
+    model = build_ocr_model(width=a.width, stem=a.stem)
     step = make_train_step(tf, model, tf.keras.optimizers.Adam(1e-3))
     rng = np.random.default_rng(0)
     x = tf.constant(rng.uniform(0, 255, (a.batch, INPUT_H, INPUT_W, 1)).astype(np.float32))
@@ -51,7 +52,7 @@ def main(argv=None) -> int:
         times.append((time.perf_counter() - t) * 1000)
     ms = float(np.median(times))
     print(json.dumps({"ms_per_step": round(ms, 1), "img_per_s": round(a.batch * 1000 / ms),
-                      "steps": a.steps, "batch": a.batch, "threads": a.threads, "inter_op": a.inter_op,
+                      "steps": a.steps, "batch": a.batch, "stem": a.stem, "threads": a.threads, "inter_op": a.inter_op,
                       "TF_ENABLE_ONEDNN_OPTS": os.environ["TF_ENABLE_ONEDNN_OPTS"]}))
     return 0
 

@@ -18,8 +18,8 @@ ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 INPUT_H, INPUT_W = 32, 128
 
 
-def _conv(x, filters, kernel=(3, 3), name=None, dilation=(1, 1)):
-    x = layers.Conv2D(filters, kernel, padding="same", use_bias=False,
+def _conv(x, filters, kernel=(3, 3), name=None, dilation=(1, 1), strides=(1, 1)):
+    x = layers.Conv2D(filters, kernel, strides=strides, padding="same", use_bias=False,
                       dilation_rate=dilation, name=name)(x)
     # momentum 0.9: with 0.999 a short run's moving statistics stay at their
     # initial values and the exported (inference-mode) model is garbage.
@@ -27,13 +27,25 @@ def _conv(x, filters, kernel=(3, 3), name=None, dilation=(1, 1)):
     return layers.ReLU(name=None if name is None else name + "_relu")(x)
 
 
-def build_ocr_model(width: float = 1.0, n_classes: int = len(ALPHABET) + 1) -> keras.Model:
+# How the first layer reaches 16 x 64: "pool" convolves at full resolution and
+# max-pools; "stride2" convolves with stride 2, a quarter of the first layer's
+# work (the costliest layer at inference after c3/c4).
+STEMS = ("pool", "stride2")
+
+
+def build_ocr_model(width: float = 1.0, n_classes: int = len(ALPHABET) + 1,
+                    stem: str = "pool") -> keras.Model:
     """CRNN-without-RNN. `width` scales channel counts (tests use a tiny one)."""
+    if stem not in STEMS:
+        raise ValueError(f"stem: {stem!r} is not one of {', '.join(STEMS)}")
     c = lambda n: max(4, int(round(n * width)))  # noqa: E731
     inp = keras.Input((INPUT_H, INPUT_W, 1), name="image")
     x = layers.Rescaling(1.0 / 127.5, offset=-1.0)(inp)
-    x = _conv(x, c(24), name="c1")
-    x = layers.MaxPooling2D((2, 2))(x)              # 16 x 64
+    if stem == "stride2":
+        x = _conv(x, c(24), name="c1", strides=(2, 2))  # 16 x 64
+    else:
+        x = _conv(x, c(24), name="c1")
+        x = layers.MaxPooling2D((2, 2))(x)              # 16 x 64
     x = _conv(x, c(48), name="c2")
     x = layers.MaxPooling2D((2, 2))(x)              # 8 x 32
     x = _conv(x, c(64), name="c3")

@@ -43,6 +43,9 @@ def parse_args(argv=None):
     p.add_argument("--real-fraction", type=fraction, default=0.12, help="share of each batch from real crops")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--width", type=positive_float, default=1.0, help="channel width multiplier")
+    # the same names as training.ocr_model.STEMS (not imported: keras must load after configure_tf)
+    p.add_argument("--stem", choices=("pool", "stride2"), default="pool",
+                   help="first layer: full-resolution conv + max-pool, or a stride-2 conv (faster)")
     p.add_argument("--threads", type=positive_int, default=os.cpu_count() or 2)
     p.add_argument("--inter-op", type=positive_int, default=2,
                    help="ops TensorFlow runs at once (python -m training.bench_train_step --inter-op N compares)")
@@ -131,7 +134,7 @@ def main(argv=None) -> int:
     tf = configure_tf(args.threads, args.seed, inter_op=args.inter_op)
     from training.ocr_model import build_ocr_model
 
-    model = build_ocr_model(width=args.width)
+    model = build_ocr_model(width=args.width, stem=args.stem)
     run = Run(model, args.lr, work, steps=args.steps, minutes=args.minutes, t_start=t_start,
               budget_every=100, budget_warmup=150)
     train_step = make_train_step(tf, model, run.opt)
