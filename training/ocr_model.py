@@ -28,8 +28,9 @@ def _conv(x, filters, kernel=(3, 3), name=None, dilation=(1, 1), strides=(1, 1))
 
 
 # How the first layer reaches 16 x 64: "pool" convolves at full resolution and
-# max-pools; "stride2" convolves with stride 2, a quarter of the first layer's
-# work (the costliest layer at inference after c3/c4).
+# max-pools; "stride2" convolves with stride 2 and never writes the 32x128x24
+# map, the net's largest tensor (few multiply-adds, much memory traffic): one
+# read 0.34 against 0.39 ms on an AVX-512 CPU, 1.20 against 1.41 ms on an AVX2 one.
 STEMS = ("pool", "stride2")
 
 
