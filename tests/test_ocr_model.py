@@ -19,6 +19,9 @@ def test_an_unknown_stem_is_refused_by_name():
 
 
 def test_the_trainer_offers_exactly_the_models_stems(capsys):
+    with pytest.raises(SystemExit):
+        train_ocr.parse_args(["--help"])
+    assert "--stem {" + ",".join(STEMS) + "}" in capsys.readouterr().out
     for stem in STEMS:
         assert train_ocr.parse_args(["--stem", stem, "--real", "", "--backgrounds", ""]).stem == stem
     with pytest.raises(SystemExit):
