@@ -4,3 +4,5 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"  # ../shared: training and evaluation data beside the checkout
+# the OCR net's first layers (training.ocr_model); here so option parsers need not load keras
+OCR_STEMS = ("pool", "stride2")

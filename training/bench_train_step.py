@@ -19,6 +19,7 @@ import time
 import numpy as np
 
 from edge.argtypes import positive_float, positive_int
+from training import OCR_STEMS
 
 
 def main(argv=None) -> int:
@@ -28,7 +29,7 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=positive_int, default=os.cpu_count() or 2)
     p.add_argument("--inter-op", type=positive_int, default=2, help="ops TensorFlow runs at once (as train_ocr)")
     p.add_argument("--width", type=positive_float, default=1.0, help="channel width multiplier")
-    p.add_argument("--stem", choices=("pool", "stride2"), default="pool", help="as train_ocr --stem")
+    p.add_argument("--stem", choices=OCR_STEMS, default="pool", help="as train_ocr --stem")
     a = p.parse_args(argv)
     from training.loop import configure_tf, tf_environment
 

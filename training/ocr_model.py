@@ -14,6 +14,8 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from training import OCR_STEMS
+
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 INPUT_H, INPUT_W = 32, 128
 
@@ -31,7 +33,7 @@ def _conv(x, filters, kernel=(3, 3), name=None, dilation=(1, 1), strides=(1, 1))
 # max-pools; "stride2" convolves with stride 2 and never writes the 32x128x24
 # map, the net's largest tensor (few multiply-adds, much memory traffic): one
 # read 0.34 against 0.39 ms on an AVX-512 CPU, 1.20 against 1.41 ms on an AVX2 one.
-STEMS = ("pool", "stride2")
+STEMS = OCR_STEMS
 
 
 def build_ocr_model(width: float = 1.0, n_classes: int = len(ALPHABET) + 1,

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from edge.argtypes import fraction, positive_float, positive_int
-from training import REPO, SHARED
+from training import OCR_STEMS, REPO, SHARED
 from training.evaluation import rewrite_figures, run_eval, training_command
 from training.loop import Run, begin, check_data_folders, configure_tf, setup_logging, warm_cosine
 
@@ -43,8 +43,7 @@ def parse_args(argv=None):
     p.add_argument("--real-fraction", type=fraction, default=0.12, help="share of each batch from real crops")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--width", type=positive_float, default=1.0, help="channel width multiplier")
-    # the same names as training.ocr_model.STEMS (not imported: keras must load after configure_tf)
-    p.add_argument("--stem", choices=("pool", "stride2"), default="pool",
+    p.add_argument("--stem", choices=OCR_STEMS, default="pool",
                    help="first layer: full-resolution conv + max-pool, or a stride-2 conv (faster)")
     p.add_argument("--threads", type=positive_int, default=os.cpu_count() or 2)
     p.add_argument("--inter-op", type=positive_int, default=2,
