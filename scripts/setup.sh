@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-APT_PKGS="tesseract-ocr tesseract-ocr-eng libtesseract-dev libleptonica-dev pkg-config fonts-opendin fonts-roadgeek fonts-dejavu-core fonts-dejavu-extra fonts-liberation python3-venv systemd"
+APT_PKGS="tesseract-ocr tesseract-ocr-eng libtesseract-dev libleptonica-dev pkg-config fonts-opendin fonts-roadgeek fonts-dejavu-core fonts-dejavu-extra fonts-liberation fonts-urw-base35 fonts-bebas-neue fonts-roboto-unhinted python3-venv systemd"
 missing=""
 for p in $APT_PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then

@@ -340,3 +340,58 @@ def test_side_clutter_probe_draws_the_chosen_kind_on_every_plate(monkeypatch) ->
     with only_side_clutter("none"):
         pr.render_plate(np.random.default_rng(0), "US")
     assert len(drawn) == 20
+
+
+@pytest.mark.parametrize("family", plate_render.US_FACES + plate_render.US_EXTRA_FACES)
+def test_every_us_serial_face_draws_each_character_with_a_glyph_of_its_own(family) -> None:
+    """A face that lacks a glyph draws a blank or its 'missing' box: the label would lie."""
+    font = fonts.load_font(family, 48)
+    missing = np.array(font.getmask("\ue000"))  # a private-use code point no face has
+    masks = {c: np.array(font.getmask(c)) for c in ALPHABET}
+    for c, m in masks.items():
+        assert m.size and m.max() > 0, (family, c)
+        assert m.shape != missing.shape or not np.array_equal(m, missing), (family, c)
+    # no two characters share one shape (a face drawing I as 1 would teach a confusion), except
+    # O and 0, which some faces draw alike: a US plate's round glyph is labelled 0 whatever it is
+    shape = {c: (m.shape, m.tobytes()) for c, m in masks.items()}
+    not_round = [shape[c] for c in ALPHABET if c not in "O0"]
+    assert len(set(not_round + [shape["0"]])) == len(not_round) + 1, family
+    assert shape["O"] not in not_round, family
+
+
+def test_a_chosen_share_of_us_serials_use_the_other_typefaces(monkeypatch) -> None:
+    """US_EXTRA_FACE_P of US serials leave the Highway-Gothic/DIN-like faces; by default none
+    (the shipped model's renderer)."""
+    import training.plate_render as pr
+
+    _us_clutter(monkeypatch, 0.0)
+    faces = []
+    real_place_line = pr._place_line
+    # the serial is the one line drawn with the serif-I choice; state names and slogans are not
+    monkeypatch.setattr(pr, "_place_line", lambda canvas, tokens, fam, *a, **k:
+                        ("serif_i" in k and faces.append(fam)) or real_place_line(canvas, tokens, fam, *a, **k))
+
+    def extra_share(p):
+        monkeypatch.setattr(pr, "US_EXTRA_FACE_P", p)
+        faces.clear()
+        for s in range(300):
+            pr.render_plate(np.random.default_rng(s), "US")
+        assert len(faces) == 300 and set(faces) <= set(pr.US_FACES + pr.US_EXTRA_FACES)
+        return np.mean([f in pr.US_EXTRA_FACES for f in faces]), set(faces)
+
+    assert pr.US_EXTRA_FACE_P == 0.0 and extra_share(pr.US_EXTRA_FACE_P)[0] == 0.0
+    share, used = extra_share(0.35)
+    assert abs(share - 0.35) < 0.07
+    assert set(pr.US_EXTRA_FACES) <= used
+    assert extra_share(1.0)[0] == 1.0
+
+
+def test_setup_installs_every_font_package_the_renderer_needs() -> None:
+    """CI and a fresh machine get their fonts from scripts/setup.sh: a package left out there
+    is a MissingFontError at the first training run."""
+    import re
+    from pathlib import Path
+
+    setup = (Path(__file__).resolve().parents[1] / "scripts" / "setup.sh").read_text()
+    apt = set(re.search(r'^APT_PKGS="([^"]*)"', setup, re.M).group(1).split())
+    assert set(fonts.DEBIAN_PACKAGES) <= apt, set(fonts.DEBIAN_PACKAGES) - apt

@@ -65,6 +65,16 @@ def test_the_training_step_benchmark_reports_its_speed():
     assert figures["TF_ENABLE_ONEDNN_OPTS"] == "1"
 
 
+def test_a_share_of_us_faces_outside_0_to_1_is_a_usage_error(capsys):
+    from training.train_ocr import parse_args
+
+    assert parse_args([]).us_extra_faces == 0.0  # the documented command draws the shipped model's data
+    assert parse_args(["--us-extra-faces", "0.35"]).us_extra_faces == 0.35
+    with pytest.raises(SystemExit):
+        parse_args(["--us-extra-faces", "1.5"])
+    assert "argument --us-extra-faces: expected a number from 0 to 1, got '1.5'" in capsys.readouterr().err
+
+
 def test_a_width_that_is_not_positive_is_a_usage_error(capsys):
     from training.train_ocr import parse_args
 

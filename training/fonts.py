@@ -43,6 +43,15 @@ FONTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "lib_serif_italic": ("fonts-liberation", (
         "/usr/share/fonts/truetype/liberation/LiberationSerif-Italic.ttf",
         "/usr/share/fonts/truetype/liberation2/LiberationSerif-Italic.ttf")),
+    # More US serial faces (plate_render.US_EXTRA_FACES, train_ocr --us-extra-faces): real
+    # US plates use many more type designs than Highway Gothic and DIN
+    "nimbus_narrow_bold": ("fonts-urw-base35", ("/usr/share/fonts/opentype/urw-base35/NimbusSansNarrow-Bold.otf",)),
+    "mono_slab_bold": ("fonts-urw-base35", ("/usr/share/fonts/opentype/urw-base35/NimbusMonoPS-Bold.otf",)),
+    "schoolbook_bold": ("fonts-urw-base35", ("/usr/share/fonts/opentype/urw-base35/C059-Bold.otf",)),
+    "geometric_demi": ("fonts-urw-base35", ("/usr/share/fonts/opentype/urw-base35/URWGothic-Demi.otf",)),
+    "tall_cond_bold": ("fonts-bebas-neue", ("/usr/share/fonts/opentype/bebas-neue/BebasNeue-Bold.otf",)),
+    "roboto_cond_bold": ("fonts-roboto-unhinted", (
+        "/usr/share/fonts/truetype/roboto/unhinted/RobotoCondensed-Bold.ttf",)),
 }
 
 DEBIAN_PACKAGES = sorted({pkg for pkg, _ in FONTS.values()})

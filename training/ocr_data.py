@@ -33,12 +33,13 @@ RENDER_SOURCES = tuple(_TRAINING / n for n in ("plate_render.py", "degrade.py", 
     _TRAINING.parent / "edge" / "preprocess.py",)
 
 
-def render_fingerprint(alphabet: str, bg_folder: str | None) -> str:
-    """8 hex digits naming what the crops depend on: drawing code, alphabet, backgrounds folder."""
+def render_fingerprint(alphabet: str, bg_folder: str | None, us_extra_faces: float = 0.0) -> str:
+    """8 hex digits naming what the crops depend on: drawing code, alphabet, backgrounds
+    folder, renderer options."""
     h = hashlib.sha256()
     for src in RENDER_SOURCES:
         h.update(src.read_bytes())
-    h.update(f"{alphabet}|{bg_folder or ''}".encode())
+    h.update(f"{alphabet}|{bg_folder or ''}|{us_extra_faces!r}".encode())
     return h.hexdigest()[:8]
 
 
@@ -58,9 +59,12 @@ def load_backgrounds(folder: str | None, limit: int = 400, seed: int = 0) -> lis
     return out
 
 
-def _init_worker(bg_folder):
+def _init_worker(bg_folder, us_extra_faces=0.0):
     global _BACKGROUNDS
+    from training import plate_render
+
     _BACKGROUNDS = load_backgrounds(bg_folder)
+    plate_render.US_EXTRA_FACE_P = us_extra_faces
 
 
 def encode_text(text: str, alphabet: str) -> np.ndarray:
@@ -95,10 +99,14 @@ def _chunk_job(args):
 
 
 def synthetic_set(cache_dir: str, n_total: int, chunk: int, base_seed: int, alphabet: str,
-                  bg_folder: str | None, workers: int) -> tuple[np.ndarray, np.ndarray]:
-    """Render (or load from cache) n_total synthetic crops in chunks."""
+                  bg_folder: str | None, workers: int,
+                  us_extra_faces: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """Render (or load from cache) n_total synthetic crops in chunks.
+
+    us_extra_faces: share of US serials in plate_render.US_EXTRA_FACES (0: the shipped model's data).
+    """
     Path(cache_dir).mkdir(parents=True, exist_ok=True)
-    fp = render_fingerprint(alphabet, bg_folder)
+    fp = render_fingerprint(alphabet, bg_folder, us_extra_faces)
     jobs, paths = [], []
     for k in range(0, n_total, chunk):
         n = min(chunk, n_total - k)
@@ -110,7 +118,7 @@ def synthetic_set(cache_dir: str, n_total: int, chunk: int, base_seed: int, alph
     if jobs:
         log.info("rendering %d synthetic chunks (%d cached) with %d workers", len(jobs),
                  len(paths) - len(jobs), workers)
-        with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(bg_folder,)) as ex:
+        with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(bg_folder, us_extra_faces)) as ex:
             for i, p in enumerate(ex.map(_chunk_job, jobs), 1):
                 log.info("rendered chunk %d/%d: %s", i, len(jobs), os.path.basename(p))
     imgs, labs = [], []

@@ -72,6 +72,16 @@ US_CLUTTER_P = {"vanity": 0.1, "separator": 0.35, "side": 0.6, "stickers": 0.5, 
 # Stacked letters beside a US serial (Massachusetts' U/S, Maryland's M/S/C) are mostly printed
 # in the serial's own ink and typeface, so only their size and place tell them from it.
 US_SIDE_SERIAL_INK_P = 0.7  # share of side clutter drawn in the serial's colour and font
+# Serial typefaces: Highway-Gothic-like and DIN-like faces (US_FACES), and optionally
+# other designs too (slab, serif, geometric, tall condensed: US_EXTRA_FACES), since
+# real plates use many and a net that saw only a few may misread letters in the others
+US_FACES = ("gothic_c", "gothic_d", "gothic_e", "gothic_b", "din", "narrow_bold",
+            "sans_cond_bold", "lib_mono_bold", "gothic_em")
+US_EXTRA_FACES = ("nimbus_narrow_bold", "mono_slab_bold", "schoolbook_bold", "geometric_demi",
+                  "tall_cond_bold", "roboto_cond_bold")
+# Share of US plates whose serial is in one of US_EXTRA_FACES. 0 (the shipped model's
+# renderer) unless training sets it (python -m training.train_ocr --us-extra-faces P).
+US_EXTRA_FACE_P = 0.0
 _STICKER_TEXT = [
     "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
     "12", "05", "11", "04", "16", "24", "2016", "2019", "2000", "2023", "7", "6", "A 1234567",
@@ -835,8 +845,9 @@ def plate_us(rng, backgrounds=None):
     # left of the serial most: where an emblem or stacked letters pass for a first character
     sides = [["left"], ["right"], ["left", "right"]][int(rng.choice(3, p=US_SIDES_P))] if on["side"] else []
     reserve = int(w * rng.uniform(0.09, 0.2)) if sides else 0
-    fam = rng.choice(["gothic_c", "gothic_d", "gothic_e", "gothic_b", "din", "narrow_bold",
-                      "sans_cond_bold", "lib_mono_bold", "gothic_em"])
+    # no draw at 0, so that the shipped model's crops come out as they were
+    extra = US_EXTRA_FACE_P > 0 and rng.random() < US_EXTRA_FACE_P
+    fam = rng.choice(list(US_EXTRA_FACES if extra else US_FACES))
     th = rng.uniform(0.38, 0.52)
     yc = rng.uniform(0.48, 0.56)
     x0 = max(int(w * 0.05), reserve if "left" in sides else 0)

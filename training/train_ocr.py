@@ -42,6 +42,9 @@ def parse_args(argv=None):
     p.add_argument("--lr", type=positive_float, default=2e-3)
     p.add_argument("--real-fraction", type=fraction, default=0.12, help="share of each batch from real crops")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--us-extra-faces", type=fraction, default=0.0, metavar="P",
+                   help="share of US serials drawn in other typefaces (slab, serif, geometric, tall "
+                        "condensed); 0 = the shipped model's data")
     p.add_argument("--width", type=positive_float, default=1.0, help="channel width multiplier")
     p.add_argument("--stem", choices=OCR_STEMS, default="pool",
                    help="first layer: full-resolution conv + max-pool, or a stride-2 conv (faster)")
@@ -115,7 +118,8 @@ def main(argv=None) -> int:
 
     alphabet = ALPHABET
     imgs, labs = synthetic_set(str(work / "cache"), args.synthetic, args.chunk, args.seed, alphabet,
-                               args.backgrounds, workers=max(1, args.threads))
+                               args.backgrounds, workers=max(1, args.threads),
+                               us_extra_faces=args.us_extra_faces)
     n_val = min(2000, len(imgs) // 10)
     s_val_x, s_val_y = imgs[:n_val], labs[:n_val]
     s_tr_x, s_tr_y = imgs[n_val:], labs[n_val:]
