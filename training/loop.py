@@ -87,13 +87,17 @@ class Run:
     `steps` > 0 fixes the step count; otherwise `minutes` is the budget for
     the whole run (including time before `t_start` spent by earlier, resumed
     runs) and the total follows the machine's speed (training.budget).
+    `ema` > 0 keeps an exponential moving average of the weights in the
+    optimizer (checkpointed with it) for `use_averaged_weights`.
     """
 
     def __init__(self, model, lr: float, work: Path, *, steps: int, minutes: float, t_start: float,
-                 budget_every: int = 50, budget_warmup: int = 60) -> None:
+                 budget_every: int = 50, budget_warmup: int = 60, ema: float = 0.0) -> None:
         import tensorflow as tf
 
-        self.opt = tf.keras.optimizers.Adam(learning_rate=lr)
+        self.model = model
+        self.opt = (tf.keras.optimizers.Adam(learning_rate=lr, use_ema=True, ema_momentum=ema) if ema > 0
+                    else tf.keras.optimizers.Adam(learning_rate=lr))
         self.opt.build(model.trainable_variables)  # create slots now so a resume restores them
         self._step = tf.Variable(0, dtype=tf.int64, trainable=False)
         self._total = tf.Variable(steps, dtype=tf.int64, trainable=False)
@@ -134,3 +138,16 @@ class Run:
     def save(self) -> None:
         self._elapsed.assign(self.minutes())
         self._manager.save()
+
+    def use_averaged_weights(self, batches) -> bool:
+        """Swap the moving average into the model (after the last save, so the
+        checkpoint keeps the raw weights and a rerun gives the same result);
+        then re-estimate batch-norm statistics, which were tracked for the raw
+        weights, by forward passes in training mode over `batches` (no
+        gradient step). False, and nothing changed, when the run keeps no average."""
+        if not self.opt.use_ema:
+            return False
+        self.opt.finalize_variable_values(self.model.trainable_variables)
+        for x in batches:
+            self.model(x, training=True)
+        return True
