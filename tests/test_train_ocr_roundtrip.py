@@ -120,3 +120,90 @@ def test_a_missing_default_data_folder_is_a_warning_and_an_empty_one_means_none(
     assert check_data_folders(p, p.parse_args([]), ("real", "backgrounds")) == [
         f"--real {tmp_path / 'shared' / 'br-crops'}: no such folder, training without it"]
     assert check_data_folders(p, p.parse_args(["--real", ""]), ("real", "backgrounds")) == []
+
+
+def test_an_ema_momentum_of_one_or_more_is_a_usage_error(capsys):
+    """At momentum 1 the average would never leave the first weights."""
+    from training.train_ocr import parse_args
+
+    assert parse_args([]).ema == 0.0  # the documented command exports the last weights
+    assert parse_args(["--ema", "0.9995"]).ema == 0.9995
+    with pytest.raises(SystemExit):
+        parse_args(["--ema", "1"])
+    assert "argument --ema: expected a number from 0 to below 1, got '1'" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_averaged_weights_replace_the_last_ones_after_the_checkpoint_keeps_the_last(tmp_path):
+    """use_averaged_weights puts the optimizer's moving average in the model and
+    re-estimates batch-norm statistics; the checkpoint saved before it holds the
+    last weights, so a rerun resumes from those; without --ema nothing changes."""
+    import time
+
+    import keras
+    import tensorflow as tf
+
+    from training.loop import Run
+
+    def model_and_run(ema, work):
+        keras.utils.set_random_seed(0)
+        inp = keras.Input((4,))
+        out = keras.layers.Dense(1)(keras.layers.BatchNormalization(momentum=0.5)(keras.layers.Dense(3)(inp)))
+        model = keras.Model(inp, out)
+        return model, Run(model, 0.1, work, steps=5, minutes=1.0, t_start=time.time(), ema=ema)
+
+    x = tf.constant(np.random.default_rng(0).normal(3.0, 2.0, (8, 4)).astype(np.float32))
+
+    def train(model, run):
+        for _ in range(5):
+            with tf.GradientTape() as tape:
+                loss = tf.reduce_mean(model(x, training=True) ** 2)
+            run.opt.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables))
+            run.advance()
+        run.save()
+
+    model, run = model_and_run(0.5, tmp_path / "ema")
+    train(model, run)
+    last = [v.numpy().copy() for v in model.trainable_variables]
+    average = [v.numpy().copy() for v in run.opt._model_variables_moving_average]
+    bn_mean = model.layers[2].moving_mean.numpy().copy()
+    assert not all(np.allclose(a, b) for a, b in zip(last, average))
+    assert run.use_averaged_weights([x * 2.0] * 3)
+    for v, a in zip(model.trainable_variables, average):
+        np.testing.assert_allclose(v.numpy(), a)
+    assert not np.allclose(model.layers[2].moving_mean.numpy(), bn_mean)  # statistics re-estimated
+
+    again, resumed = model_and_run(0.5, tmp_path / "ema")
+    assert resumed.step == 5
+    for v, a in zip(again.trainable_variables, last):
+        np.testing.assert_allclose(v.numpy(), a)
+
+    plain, plain_run = model_and_run(0.0, tmp_path / "plain")
+    train(plain, plain_run)
+    before = [v.numpy().copy() for v in plain.variables]
+    assert not plain_run.use_averaged_weights([x])
+    for v, b in zip(plain.variables, before):
+        np.testing.assert_array_equal(v.numpy(), b)
+
+
+@pytest.mark.slow
+def test_with_ema_the_command_exports_the_average_and_keeps_the_last_weights_beside_it(tmp_path):
+    out, work = tmp_path / "out", tmp_path / "work"
+    proc = subprocess.run(
+        [sys.executable, "-m", "training.train_ocr", "--tiny", "--ema", "0.9", "--work", str(work), "--out", str(out),
+         "--threads", "2"],
+        cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    figures = json.loads((out / "training_figures.json").read_text())["figures"]
+    assert figures["ema"] == 0.9
+    last = Path(figures["last_weights"]["tflite"])
+    assert last == work / "last_weights_ocr.tflite"
+    assert "moving average of the weights (momentum 0.9" in (out / "MODEL_CARD.md").read_text()
+    outputs = []
+    for model in (out / "ocr.tflite", last):
+        interp = load_interpreter(model, num_threads=1)
+        inp = interp.get_input_details()[0]
+        interp.set_tensor(inp["index"], np.random.default_rng(0).integers(0, 255, inp["shape"], dtype=np.uint8))
+        interp.invoke()
+        outputs.append(interp.get_tensor(interp.get_output_details()[0]["index"]).astype(int))
+    assert np.abs(outputs[0] - outputs[1]).sum() > 0  # two different sets of weights
