@@ -26,6 +26,11 @@ def fraction(text: str) -> float:
     return _checked(text, float, lambda v: 0.0 <= v <= 1.0, "a number from 0 to 1")
 
 
+def fraction_below_one(text: str) -> float:
+    """A share or momentum that must stay below 1 (at 1 an average never moves)."""
+    return _checked(text, float, lambda v: 0.0 <= v < 1.0, "a number from 0 to below 1")
+
+
 def positive_float(text: str) -> float:
     return _checked(text, float, lambda v: v > 0.0 and math.isfinite(v), "a positive number")
 

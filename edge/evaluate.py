@@ -305,13 +305,19 @@ def write_report(report_dir: Path, samples: Sequence[Sample],
 
 # ---------------------------------------------------------------- command
 
-def build_tflite_reader(args: argparse.Namespace) -> Reader:
-    """The TFLite reader as the daemon runs it by default: with its second look unless --second-look-below 0."""
+def tflite_reader(model: Path, alphabet: Path, *, threads: int = 1, formats: Sequence[PlateFormat] = (),
+                  second_look_below: float) -> Reader:
+    """The TFLite reader as the daemon runs it by default: with its second look unless second_look_below is 0."""
     from edge.reader import TfliteReader
     from edge.second_look import SecondLookReader
+    reader = TfliteReader(model, alphabet, num_threads=threads, formats=formats)
+    return SecondLookReader(reader, below=second_look_below) if second_look_below > 0 else reader
+
+
+def build_tflite_reader(args: argparse.Namespace) -> Reader:
     alphabet = args.alphabet if args.alphabet is not None else args.model.parent / "alphabet.txt"
-    reader = TfliteReader(args.model, alphabet, num_threads=args.threads, formats=args.formats)
-    return SecondLookReader(reader, below=args.second_look_below) if args.second_look_below > 0 else reader
+    return tflite_reader(args.model, alphabet, threads=args.threads, formats=args.formats,
+                         second_look_below=args.second_look_below)
 
 
 def build_tesseract_reader(args: argparse.Namespace) -> Reader:

@@ -47,6 +47,14 @@ def test_one_model_or_a_missing_file_is_a_usage_error(capsys, tmp_path):
     assert f"argument --model: {tmp_path / 'ocr.tflite'}: no such file" in capsys.readouterr().err
 
 
+def test_a_folder_without_crops_is_one_line_naming_it(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "training.compare_ocr", "--model", str(SHIPPED), "--model",
+                           str(SHIPPED), "--us", str(tmp_path / "absent")],
+                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == f"compare_ocr: error: {tmp_path / 'absent'}: not a directory"
+
+
 def test_a_model_compared_with_itself_always_agrees(tmp_path):
     us = tmp_path / "us"
     us.mkdir()

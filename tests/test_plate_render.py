@@ -361,7 +361,7 @@ def test_every_us_serial_face_draws_each_character_with_a_glyph_of_its_own(famil
 
 def test_a_chosen_share_of_us_serials_use_the_other_typefaces(monkeypatch) -> None:
     """US_EXTRA_FACE_P of US serials leave the Highway-Gothic/DIN-like faces; by default none
-    (the shipped model's renderer)."""
+    (retrain 11's renderer; the trainer sets it)."""
     import training.plate_render as pr
 
     _us_clutter(monkeypatch, 0.0)

@@ -25,8 +25,9 @@ from pathlib import Path
 import numpy as np
 
 from edge.argtypes import fraction, positive_int
-from edge.evaluate import Sample, load_boxes, load_crops
-from edge.reader import Reader, rank
+from edge.evaluate import DataError, Sample, load_boxes, load_crops, tflite_reader
+from edge.reader import rank
+from edge.second_look import DEFAULT_BELOW
 from edge.types import Reading
 from training import SHARED
 
@@ -37,7 +38,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="a folder with ocr.tflite and alphabet.txt (give two or more)")
     p.add_argument("--us", type=Path, default=SHARED / "eval" / "openalpr-us-crops", help="crops + groundtruth.csv")
     p.add_argument("--eu", type=Path, default=SHARED / "eval" / "openalpr-eu", help="photos + box .txt files")
-    p.add_argument("--second-look-below", type=fraction, default=None,
+    p.add_argument("--second-look-below", type=fraction, default=DEFAULT_BELOW,
                    help="the daemon's default unless given; 0 = one read per crop")
     p.add_argument("--limit", type=positive_int, default=None, help="only the first N crops of each set")
     a = p.parse_args(argv)
@@ -48,15 +49,6 @@ def parse_args(argv=None) -> argparse.Namespace:
             if not (folder / name).is_file():
                 p.error(f"argument --model: {folder / name}: no such file")
     return a
-
-
-def build_reader(folder: Path, below: float | None) -> Reader:
-    from edge.reader import TfliteReader
-    from edge.second_look import DEFAULT_BELOW, SecondLookReader
-
-    reader = TfliteReader(folder / "ocr.tflite", folder / "alphabet.txt", num_threads=1)
-    below = DEFAULT_BELOW if below is None else below
-    return SecondLookReader(reader, below=below) if below > 0 else reader
 
 
 def vote(readings: Sequence[Reading]) -> str:
@@ -87,8 +79,13 @@ def compare(samples: Sequence[Sample], readings: Sequence[Sequence[Reading]]) ->
 def main(argv=None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    sets = {"us": load_crops(args.us), "eu": load_boxes(args.eu)}
-    readers = [build_reader(m, args.second_look_below) for m in args.model]
+    try:  # the data before the models: a wrong folder is one line, not a traceback
+        sets = {"us": load_crops(args.us), "eu": load_boxes(args.eu)}
+    except DataError as e:
+        sys.stderr.write(f"compare_ocr: error: {e}\n")
+        return 2
+    readers = [tflite_reader(m / "ocr.tflite", m / "alphabet.txt", second_look_below=args.second_look_below)
+               for m in args.model]
     result: dict[str, object] = {"models": [str(m) for m in args.model]}
     for name, samples in sets.items():
         samples = samples[: args.limit] if args.limit else samples

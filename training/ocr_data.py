@@ -103,7 +103,7 @@ def synthetic_set(cache_dir: str, n_total: int, chunk: int, base_seed: int, alph
                   us_extra_faces: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """Render (or load from cache) n_total synthetic crops in chunks.
 
-    us_extra_faces: share of US serials in plate_render.US_EXTRA_FACES (0: the shipped model's data).
+    us_extra_faces: share of US serials in plate_render.US_EXTRA_FACES (0: retrain 11's data).
     """
     Path(cache_dir).mkdir(parents=True, exist_ok=True)
     fp = render_fingerprint(alphabet, bg_folder, us_extra_faces)

@@ -79,8 +79,8 @@ US_FACES = ("gothic_c", "gothic_d", "gothic_e", "gothic_b", "din", "narrow_bold"
             "sans_cond_bold", "lib_mono_bold", "gothic_em")
 US_EXTRA_FACES = ("nimbus_narrow_bold", "mono_slab_bold", "schoolbook_bold", "geometric_demi",
                   "tall_cond_bold", "roboto_cond_bold")
-# Share of US plates whose serial is in one of US_EXTRA_FACES. 0 (the shipped model's
-# renderer) unless training sets it (python -m training.train_ocr --us-extra-faces P).
+# Share of US plates whose serial is in one of US_EXTRA_FACES: 0 (retrain 11's renderer)
+# unless training sets it (python -m training.train_ocr --us-extra-faces P, default 0.35).
 US_EXTRA_FACE_P = 0.0
 _STICKER_TEXT = [
     "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
@@ -845,7 +845,7 @@ def plate_us(rng, backgrounds=None):
     # left of the serial most: where an emblem or stacked letters pass for a first character
     sides = [["left"], ["right"], ["left", "right"]][int(rng.choice(3, p=US_SIDES_P))] if on["side"] else []
     reserve = int(w * rng.uniform(0.09, 0.2)) if sides else 0
-    # no draw at 0, so that the shipped model's crops come out as they were
+    # no draw at 0, so that retrain 11's crops come out as they were
     extra = US_EXTRA_FACE_P > 0 and rng.random() < US_EXTRA_FACE_P
     fam = rng.choice(list(US_EXTRA_FACES if extra else US_FACES))
     th = rng.uniform(0.38, 0.52)

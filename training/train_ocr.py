@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.argtypes import fraction, positive_float, positive_int
+from edge.argtypes import fraction, fraction_below_one, positive_float, positive_int
 from training import OCR_STEMS, REPO, SHARED
 from training.evaluation import rewrite_figures, run_eval, training_command
 from training.loop import Run, begin, check_data_folders, configure_tf, setup_logging, warm_cosine
@@ -46,7 +46,7 @@ def parse_args(argv=None):
     p.add_argument("--us-extra-faces", type=fraction, default=0.35, metavar="P",
                    help="share of US serials drawn in other typefaces (slab, serif, geometric, tall "
                         "condensed); 0 = the nine Highway-Gothic- and DIN-like faces only")
-    p.add_argument("--ema", type=ema_momentum, default=0.9995, metavar="M",
+    p.add_argument("--ema", type=fraction_below_one, default=0.9995, metavar="M",
                    help="export a moving average of the weights (momentum M per step); 0 = the last weights")
     p.add_argument("--width", type=positive_float, default=1.0, help="channel width multiplier")
     p.add_argument("--stem", choices=OCR_STEMS, default="pool",
@@ -68,14 +68,6 @@ def parse_args(argv=None):
         a.synthetic, a.chunk, a.steps, a.batch, a.width = 256, 128, 30, 16, 0.25
         a.no_eval = True
     return a
-
-
-def ema_momentum(text: str) -> float:
-    """0 (off) or a momentum below 1: at 1 the average would never move from the first weights."""
-    value = fraction(text)
-    if value >= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number from 0 to below 1, got {text!r}")
-    return value
 
 
 def greedy_decode(probs: np.ndarray, alphabet: str) -> list[str]:
