@@ -57,6 +57,11 @@ US_VANITY = [
 ]
 # Clutter real US plates have and the reader must learn to ignore; tests may raise these.
 CZ_SK_ONE_ROUND_GLYPH_P = 0.4  # share of CZ/SK plates drawing O and 0 with one shape
+# Plate typefaces draw W and M about as wide as the other letters (Germany's FE-Schrift,
+# which Slovak, Czech and Mercosur plates resemble, and most US serial dies); our fonts
+# draw them wide, and a reader that never saw a narrow W reads one as H, N or M.
+NARROW_WM = "WM"
+NARROW_WM_P = {"EU": 0.5, "DE": 0.8, "US": 0.35}  # share of plates drawing W and M narrow
 # Most US states leave I and O out of serials (they read as 1 and 0), so on a real US
 # plate a bar is nearly always 1. Q is issued by many states and stays in.
 US_SERIAL_SKIP = "IO"
@@ -140,7 +145,7 @@ def _jitter(c, rng, amount=20):
 
 def _text_line(tokens: list[str], family: str, rng: np.random.Generator,
                spacing: float, ref: int = 72, serif_i: bool = False,
-               glyphs: dict[str, str] | None = None
+               glyphs: dict[str, str] | None = None, narrow: dict[str, float] | None = None
                ) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
     """Ink mask (float32 0..1) of a line of characters and separators at height ~ref.
 
@@ -148,9 +153,11 @@ def _text_line(tokens: list[str], family: str, rng: np.random.Generator,
     emblem separators ('|') that the caller paints in colour. serif_i draws
     'I' with bars top and bottom, as many US plate fonts do (a reader that
     never saw one reads it as T). glyphs maps a character to the one whose
-    shape is drawn for it (the label keeps the character).
+    shape is drawn for it (the label keeps the character); narrow maps a drawn
+    shape to the share of its width it keeps (see _narrow_wm).
     """
     glyphs = glyphs or {}
+    narrow = narrow or {}
     font = load_font(family, ref)
     cap_top, cap_h = _caps(family, ref)
     pieces: list[tuple[str, str, int]] = []  # kind, char, width
@@ -166,7 +173,8 @@ def _text_line(tokens: list[str], family: str, rng: np.random.Generator,
         elif t == "I" and serif_i:
             pieces.append(("serif_i", t, int(max(font.getlength(t), cap_h * 0.5) * spacing)))
         else:
-            pieces.append(("char", t, int(font.getlength(glyphs.get(t, t)) * spacing)))
+            shape = glyphs.get(t, t)
+            pieces.append(("char", t, int(font.getlength(shape) * narrow.get(shape, 1.0) * spacing)))
     total_w = sum(p[2] for p in pieces) + 4
     img = Image.new("L", (total_w, cap_h + 8), 0)
     draw = ImageDraw.Draw(img)
@@ -175,7 +183,8 @@ def _text_line(tokens: list[str], family: str, rng: np.random.Generator,
     emblems = []
     for kind, ch, w in pieces:
         if kind in ("char", "serif_i"):
-            glyph, left, advance = _glyph(family, ref, glyphs.get(ch, ch))
+            shape = glyphs.get(ch, ch)
+            glyph, left, advance = _glyph(family, ref, shape, narrow.get(shape, 1.0))
             gx = int(round(x + (w - advance) / 2)) - left
             a, b = max(0, gx), min(total_w, gx + glyph.shape[1])
             if b > a:
@@ -206,13 +215,24 @@ def _caps(family: str, ref: int) -> tuple[int, int]:
     return top, bottom - top
 
 
-@functools.lru_cache(maxsize=2048)
-def _glyph(family: str, ref: int, ch: str) -> tuple[np.ndarray, int, float]:
-    """One character's ink (uint8, the text line's height), its left padding and advance width.
+@functools.lru_cache(maxsize=4096)
+def _glyph(family: str, ref: int, ch: str, keep: float = 1.0) -> tuple[np.ndarray, int, float]:
+    """One character's ink (uint8, the text line's height), its left padding and advance width,
+    squeezed to `keep` of its width.
 
     Drawing glyphs with PIL was half the renderer's time; a plate repeats a
-    few dozen glyphs per font, so each is drawn once per process.
+    few dozen glyphs per font, so each is drawn once per process (callers
+    round `keep` so that the cache stays small).
     """
+    if keep != 1.0:  # squeezed, then thickened back to the font's stroke width
+        glyph, pad, advance = _glyph(family, ref, ch)
+        w = max(1, int(round(glyph.shape[1] * keep)))
+        out = cv2.resize(glyph, (w, glyph.shape[0]), interpolation=cv2.INTER_AREA)
+        grow = int(round(_stem(family, ref) * (1.0 - keep)))
+        if grow > 0:
+            out = cv2.dilate(out, np.ones((1, grow + 1), np.uint8))
+        out.setflags(write=False)
+        return out, int(round(pad * keep)), advance * keep
     font = load_font(family, ref)
     cap_top, cap_h = _caps(family, ref)
     pad = ref // 4  # room for overhangs (italics, wide serifs)
@@ -224,6 +244,14 @@ def _glyph(family: str, ref: int, ch: str) -> tuple[np.ndarray, int, float]:
     return glyph, pad, advance
 
 
+@functools.lru_cache(maxsize=64)
+def _stem(family: str, ref: int) -> float:
+    """Width in pixels of the font's vertical strokes (H's stems, a quarter down)."""
+    glyph, _, _ = _glyph(family, ref, "H")
+    _, cap_h = _caps(family, ref)
+    return float(np.count_nonzero(glyph[4 + cap_h // 4] > 127)) / 2
+
+
 def _paint(canvas: np.ndarray, mask: np.ndarray, color) -> None:
     """Alpha-blend a colour through a float mask of the same size (in place)."""
     m = mask[..., None]
@@ -231,10 +259,12 @@ def _paint(canvas: np.ndarray, mask: np.ndarray, color) -> None:
 
 
 def _place_line(canvas: np.ndarray, tokens, family, color, box, rng, spacing=1.0,
-                align="center", emblem_style="shield", shadow=True, serif_i=False, glyphs=None):
+                align="center", emblem_style="shield", shadow=True, serif_i=False, glyphs=None,
+                narrow=None):
     """Render a token line scaled into box=(x0,y0,x1,y1) of the float canvas."""
     x0, y0, x1, y1 = box
-    mask, emblems = _text_line(tokens, family, rng, spacing, serif_i=serif_i, glyphs=glyphs)
+    mask, emblems = _text_line(tokens, family, rng, spacing, serif_i=serif_i, glyphs=glyphs,
+                               narrow=narrow)
     bh, bw = y1 - y0, x1 - x0
     mh, mw = mask.shape
     scale_h = bh / mh
@@ -337,15 +367,26 @@ def _eu_band(canvas, rng, code):
     return bw
 
 
+def _narrow_wm(rng, family: str, share: float) -> dict[str, float] | None:
+    """On `share` of plates, W and M as wide as H give or take 15 % (never wider than drawn)."""
+    if rng.random() >= share:
+        return None
+    font = load_font(family, 72)
+    h = font.getlength("H")
+    return {c: min(1.0, round(float(rng.uniform(0.85, 1.15)) * h / font.getlength(c), 2)) for c in NARROW_WM}
+
+
 def _eu_plate(rng, tokens, code, family, bg=(235, 235, 235), fg=(25, 25, 25),
               emblem_style="shield", band=True, w=312, h=68, layout="EU", glyphs=None):
+    narrow = _narrow_wm(rng, family, NARROW_WM_P["DE" if layout == "DE" else "EU"])
     canvas = _base(w, h, _jitter(bg, rng, 18), rng)
     x0 = _eu_band(canvas, rng, code) + 4 if band else 6
     _border(canvas, rng)
     margin_y = int(h * rng.uniform(0.1, 0.17))
     box = (x0 + int(w * 0.01), margin_y, w - int(w * 0.03), h - margin_y)
     tb = _place_line(canvas, tokens, family, _jitter(fg, rng, 15), box, rng,
-                     spacing=rng.uniform(0.95, 1.2), emblem_style=emblem_style, glyphs=glyphs)
+                     spacing=rng.uniform(0.95, 1.2), emblem_style=emblem_style, glyphs=glyphs,
+                     narrow=narrow)
     return canvas, tb
 
 
@@ -854,8 +895,9 @@ def plate_us(rng, backgrounds=None):
     x1 = min(int(w * 0.95), w - reserve if "right" in sides else w)
     box = (x0, int(h * (yc - th / 2)), x1, int(h * (yc + th / 2)))
     serif_i = rng.random() < US_SERIF_I_P
+    narrow = _narrow_wm(rng, fam, NARROW_WM_P["US"])
     tb = _place_line(canvas, tokens, fam, fg, box, rng, spacing=rng.uniform(0.95, 1.3), emblem_style=style,
-                     serif_i=serif_i, glyphs=glyphs)
+                     serif_i=serif_i, glyphs=glyphs, narrow=narrow)
     # clutter around the text (never inside tb): stickers, side words/logos, dealer frame
     if on["stickers"]:
         _us_stickers(canvas, tb, rng)
