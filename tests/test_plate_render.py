@@ -237,6 +237,50 @@ def test_a_glyph_map_draws_one_shape_for_two_characters() -> None:
     assert np.array_equal(zero_as_oh, oh)
 
 
+def test_a_narrow_w_is_as_wide_as_h_and_keeps_the_fonts_stroke_weight() -> None:
+    """Plate faces draw W and M narrow; a squeezed glyph must still look like the same font."""
+    from training.plate_render import _glyph, _stem, _text_line
+
+    wide, _ = _text_line(list("W"), "din", np.random.default_rng(0), 1.0)
+    h, _ = _text_line(list("H"), "din", np.random.default_rng(0), 1.0)
+    keep = h.shape[1] / wide.shape[1]
+    narrow, _ = _text_line(list("W"), "din", np.random.default_rng(0), 1.0, narrow={"W": keep})
+    assert abs(narrow.shape[1] - h.shape[1]) <= 2 < wide.shape[1] - h.shape[1]
+    # a row through the strokes: its ink is about as wide as before the squeeze, not `keep` of it
+    row = narrow.shape[0] // 4
+    ink = lambda m: int(np.count_nonzero(m[row] > 0.5))  # noqa: E731
+    assert ink(narrow) > 0.85 * ink(wide)
+    squeezed_only = cv2.resize(_glyph("din", 72, "W")[0], None, fx=keep, fy=1.0, interpolation=cv2.INTER_AREA)
+    assert ink(narrow) > np.count_nonzero(squeezed_only[row] > 127) + _stem("din", 72) * (1 - keep)
+    # characters not in the map are drawn as they were
+    other, _ = _text_line(list("HN"), "din", np.random.default_rng(0), 1.0, narrow={"W": keep})
+    plain, _ = _text_line(list("HN"), "din", np.random.default_rng(0), 1.0)
+    assert np.array_equal(other, plain)
+
+
+def test_w_and_m_are_narrow_on_the_configured_share_of_plates_and_keep_their_labels(monkeypatch) -> None:
+    import training.plate_render as pr
+
+    maps = [pr._narrow_wm(np.random.default_rng(s), "din", 0.5) for s in range(400)]
+    narrow = [m for m in maps if m is not None]
+    assert abs(len(narrow) / len(maps) - 0.5) < 0.07
+    assert all(set(m) == set(pr.NARROW_WM) and all(0.3 < k <= 1.0 for k in m.values()) for m in narrow)
+    assert len({m["W"] for m in narrow}) > 5  # widths vary from plate to plate
+    assert pr._narrow_wm(np.random.default_rng(0), "din", 0.0) is None
+
+    drawn = []
+    real_place_line = pr._place_line
+    monkeypatch.setattr(pr, "_place_line", lambda *a, **k: ("narrow" in k and drawn.append(k["narrow"]))
+                        or real_place_line(*a, **k))
+    for layout, key in (("DE", "DE"), ("SK", "EU"), ("US", "US")):
+        drawn.clear()
+        labels = [pr.render_plate(np.random.default_rng(s), layout).text for s in range(200)]
+        assert len(drawn) == 200, layout
+        share = np.mean([d is not None for d in drawn])
+        assert abs(share - pr.NARROW_WM_P[key]) < 0.1, layout
+    assert any("W" in t for t in labels)  # the label keeps the character, narrow or not
+
+
 def test_czech_and_slovak_plates_draw_o_and_zero_alike_at_the_configured_share(monkeypatch) -> None:
     import training.plate_render as pr
 
