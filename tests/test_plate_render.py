@@ -272,13 +272,23 @@ def test_w_and_m_are_narrow_on_the_configured_share_of_plates_and_keep_their_lab
     real_place_line = pr._place_line
     monkeypatch.setattr(pr, "_place_line", lambda *a, **k: ("narrow" in k and drawn.append(k["narrow"]))
                         or real_place_line(*a, **k))
-    for layout, key in (("DE", "DE"), ("SK", "EU"), ("US", "US")):
-        drawn.clear()
-        labels = [pr.render_plate(np.random.default_rng(s), layout).text for s in range(200)]
-        assert len(drawn) == 200, layout
-        share = np.mean([d is not None for d in drawn])
-        assert abs(share - pr.NARROW_WM_P[key]) < 0.1, layout
-    assert any("W" in t for t in labels)  # the label keeps the character, narrow or not
+
+    def shares(scale):
+        monkeypatch.setattr(pr, "NARROW_WM_SCALE", scale)
+        out = {}
+        for layout, key in (("DE", "DE"), ("SK", "EU"), ("US", "US")):
+            drawn.clear()
+            labels = [pr.render_plate(np.random.default_rng(s), layout).text for s in range(200)]
+            assert len(drawn) == 200, layout
+            out[key] = np.mean([d is not None for d in drawn])
+            assert any("W" in t for t in labels)  # the label keeps the character, narrow or not
+        return out
+
+    assert pr.NARROW_WM_SCALE == 0.0 and set(shares(pr.NARROW_WM_SCALE).values()) == {0.0}  # off by default
+    for key, share in shares(1.0).items():
+        assert abs(share - pr.NARROW_WM_P[key]) < 0.1, key
+    for key, share in shares(0.5).items():
+        assert abs(share - pr.NARROW_WM_P[key] / 2) < 0.1, key
 
 
 def test_czech_and_slovak_plates_draw_o_and_zero_alike_at_the_configured_share(monkeypatch) -> None:

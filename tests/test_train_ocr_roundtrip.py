@@ -65,13 +65,17 @@ def test_the_training_step_benchmark_reports_its_speed():
     assert figures["TF_ENABLE_ONEDNN_OPTS"] == "1"
 
 
-def test_a_share_of_us_faces_outside_0_to_1_is_a_usage_error(capsys):
+def test_renderer_shares_outside_0_to_1_are_usage_errors(capsys):
     from training.train_ocr import parse_args
 
     assert parse_args(["--us-extra-faces", "0"]).us_extra_faces == 0.0
     with pytest.raises(SystemExit):
         parse_args(["--us-extra-faces", "1.5"])
     assert "argument --us-extra-faces: expected a number from 0 to 1, got '1.5'" in capsys.readouterr().err
+    assert parse_args(["--narrow-wm", "1"]).narrow_wm == 1.0 and parse_args([]).narrow_wm == 0.0
+    with pytest.raises(SystemExit):
+        parse_args(["--narrow-wm", "-0.5"])
+    assert "argument --narrow-wm: expected a number from 0 to 1, got '-0.5'" in capsys.readouterr().err
 
 
 def test_the_documented_command_has_the_options_that_made_the_shipped_model():

@@ -33,13 +33,14 @@ RENDER_SOURCES = tuple(_TRAINING / n for n in ("plate_render.py", "degrade.py", 
     _TRAINING.parent / "edge" / "preprocess.py",)
 
 
-def render_fingerprint(alphabet: str, bg_folder: str | None, us_extra_faces: float = 0.0) -> str:
+def render_fingerprint(alphabet: str, bg_folder: str | None, us_extra_faces: float = 0.0,
+                       narrow_wm: float = 0.0) -> str:
     """8 hex digits naming what the crops depend on: drawing code, alphabet, backgrounds
     folder, renderer options."""
     h = hashlib.sha256()
     for src in RENDER_SOURCES:
         h.update(src.read_bytes())
-    h.update(f"{alphabet}|{bg_folder or ''}|{us_extra_faces!r}".encode())
+    h.update(f"{alphabet}|{bg_folder or ''}|{us_extra_faces!r}|{narrow_wm!r}".encode())
     return h.hexdigest()[:8]
 
 
@@ -59,12 +60,13 @@ def load_backgrounds(folder: str | None, limit: int = 400, seed: int = 0) -> lis
     return out
 
 
-def _init_worker(bg_folder, us_extra_faces=0.0):
+def _init_worker(bg_folder, us_extra_faces=0.0, narrow_wm=0.0):
     global _BACKGROUNDS
     from training import plate_render
 
     _BACKGROUNDS = load_backgrounds(bg_folder)
     plate_render.US_EXTRA_FACE_P = us_extra_faces
+    plate_render.NARROW_WM_SCALE = narrow_wm
 
 
 def encode_text(text: str, alphabet: str) -> np.ndarray:
@@ -100,13 +102,15 @@ def _chunk_job(args):
 
 def synthetic_set(cache_dir: str, n_total: int, chunk: int, base_seed: int, alphabet: str,
                   bg_folder: str | None, workers: int,
-                  us_extra_faces: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+                  us_extra_faces: float = 0.0, narrow_wm: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """Render (or load from cache) n_total synthetic crops in chunks.
 
     us_extra_faces: share of US serials in plate_render.US_EXTRA_FACES (0: retrain 11's data).
+    narrow_wm: multiplies plate_render.NARROW_WM_P, the shares of plates drawing W and M
+    narrow (0: retrain 22's data).
     """
     Path(cache_dir).mkdir(parents=True, exist_ok=True)
-    fp = render_fingerprint(alphabet, bg_folder, us_extra_faces)
+    fp = render_fingerprint(alphabet, bg_folder, us_extra_faces, narrow_wm)
     jobs, paths = [], []
     for k in range(0, n_total, chunk):
         n = min(chunk, n_total - k)
@@ -118,7 +122,7 @@ def synthetic_set(cache_dir: str, n_total: int, chunk: int, base_seed: int, alph
     if jobs:
         log.info("rendering %d synthetic chunks (%d cached) with %d workers", len(jobs),
                  len(paths) - len(jobs), workers)
-        with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(bg_folder, us_extra_faces)) as ex:
+        with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(bg_folder, us_extra_faces, narrow_wm)) as ex:
             for i, p in enumerate(ex.map(_chunk_job, jobs), 1):
                 log.info("rendered chunk %d/%d: %s", i, len(jobs), os.path.basename(p))
     imgs, labs = [], []

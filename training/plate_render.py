@@ -61,7 +61,10 @@ CZ_SK_ONE_ROUND_GLYPH_P = 0.4  # share of CZ/SK plates drawing O and 0 with one 
 # which Slovak, Czech and Mercosur plates resemble, and most US serial dies); our fonts
 # draw them wide, and a reader that never saw a narrow W reads one as H, N or M.
 NARROW_WM = "WM"
-NARROW_WM_P = {"EU": 0.5, "DE": 0.8, "US": 0.35}  # share of plates drawing W and M narrow
+NARROW_WM_P = {"EU": 0.5, "DE": 0.8, "US": 0.35}  # shares of plates drawing W and M narrow (retrain 24)
+# Multiplies NARROW_WM_P: 0 (retrain 22's renderer, no draw at all) unless training sets it
+# (python -m training.train_ocr --narrow-wm F).
+NARROW_WM_SCALE = 0.0
 # Most US states leave I and O out of serials (they read as 1 and 0), so on a real US
 # plate a bar is nearly always 1. Q is issued by many states and stays in.
 US_SERIAL_SKIP = "IO"
@@ -368,8 +371,11 @@ def _eu_band(canvas, rng, code):
 
 
 def _narrow_wm(rng, family: str, share: float) -> dict[str, float] | None:
-    """On `share` of plates, W and M as wide as H give or take 15 % (never wider than drawn)."""
-    if rng.random() >= share:
+    """On `share` of plates, W and M as wide as H give or take 15 % (never wider than drawn).
+
+    No draw at share 0, so that the crops of a renderer without this come out as they were.
+    """
+    if share <= 0 or rng.random() >= share:
         return None
     font = load_font(family, 72)
     h = font.getlength("H")
@@ -378,7 +384,7 @@ def _narrow_wm(rng, family: str, share: float) -> dict[str, float] | None:
 
 def _eu_plate(rng, tokens, code, family, bg=(235, 235, 235), fg=(25, 25, 25),
               emblem_style="shield", band=True, w=312, h=68, layout="EU", glyphs=None):
-    narrow = _narrow_wm(rng, family, NARROW_WM_P["DE" if layout == "DE" else "EU"])
+    narrow = _narrow_wm(rng, family, NARROW_WM_P["DE" if layout == "DE" else "EU"] * NARROW_WM_SCALE)
     canvas = _base(w, h, _jitter(bg, rng, 18), rng)
     x0 = _eu_band(canvas, rng, code) + 4 if band else 6
     _border(canvas, rng)
@@ -895,7 +901,7 @@ def plate_us(rng, backgrounds=None):
     x1 = min(int(w * 0.95), w - reserve if "right" in sides else w)
     box = (x0, int(h * (yc - th / 2)), x1, int(h * (yc + th / 2)))
     serif_i = rng.random() < US_SERIF_I_P
-    narrow = _narrow_wm(rng, fam, NARROW_WM_P["US"])
+    narrow = _narrow_wm(rng, fam, NARROW_WM_P["US"] * NARROW_WM_SCALE)
     tb = _place_line(canvas, tokens, fam, fg, box, rng, spacing=rng.uniform(0.95, 1.3), emblem_style=style,
                      serif_i=serif_i, glyphs=glyphs, narrow=narrow)
     # clutter around the text (never inside tb): stickers, side words/logos, dealer frame
