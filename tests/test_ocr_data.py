@@ -34,8 +34,7 @@ def test_cached_chunks_are_reused_and_a_new_renderer_draws_afresh(tmp_path, monk
     assert np.array_equal(again, imgs)
     assert {p.name: p.stat().st_mtime_ns for p in cache.glob("*.npz")} == stamps  # read, not rewritten
 
-    monkeypatch.setattr(ocr_data, "render_fingerprint", lambda alphabet, bg, us_extra_faces=0.0, narrow_wm=0.0:
-                        "0newcode")
+    monkeypatch.setattr(ocr_data, "render_fingerprint", lambda alphabet, bg, options=None: "0newcode")
     ocr_data.synthetic_set(str(cache), 6, 3, 5, ALPHABET, None, workers=1)
     names = sorted(p.name for p in cache.glob("*.npz"))
     assert len(names) == 4 and sum("0newcode" in n for n in names) == 2
@@ -48,9 +47,11 @@ def test_the_us_faces_option_reaches_the_rendering_workers_and_names_its_own_chu
 
     cache = tmp_path / "cache"
     plain, _ = ocr_data.synthetic_set(str(cache), 40, 40, 3, ALPHABET, None, workers=1)
-    faces, _ = ocr_data.synthetic_set(str(cache), 40, 40, 3, ALPHABET, None, workers=1, us_extra_faces=1.0)
+    faces, _ = ocr_data.synthetic_set(str(cache), 40, 40, 3, ALPHABET, None, workers=1,
+                                      options=ocr_data.RenderOptions(us_extra_faces=1.0))
     assert len(list(cache.glob("*.npz"))) == 2
-    assert ocr_data.render_fingerprint(ALPHABET, None) != ocr_data.render_fingerprint(ALPHABET, None, 1.0)
+    assert (ocr_data.render_fingerprint(ALPHABET, None)
+            != ocr_data.render_fingerprint(ALPHABET, None, ocr_data.RenderOptions(1.0)))
     assert not np.array_equal(plain, faces)  # about 16 of 40 crops are US plates
     assert plate_render.US_EXTRA_FACE_P == 0.0  # set in the workers, not in this process
 
@@ -60,10 +61,11 @@ def test_the_narrow_w_option_reaches_the_rendering_workers_and_names_its_own_chu
     from training import plate_render
 
     cache = tmp_path / "cache"
-    plain, labels = ocr_data.synthetic_set(str(cache), 200, 200, 3, ALPHABET, None, workers=1)
-    narrow, narrow_labels = ocr_data.synthetic_set(str(cache), 200, 200, 3, ALPHABET, None, workers=1,
-                                                   narrow_wm=1.0)
+    plain, _ = ocr_data.synthetic_set(str(cache), 200, 200, 3, ALPHABET, None, workers=1)
+    narrow, _ = ocr_data.synthetic_set(str(cache), 200, 200, 3, ALPHABET, None, workers=1,
+                                       options=ocr_data.RenderOptions(narrow_wm=1.0))
     assert len(list(cache.glob("*.npz"))) == 2
-    assert ocr_data.render_fingerprint(ALPHABET, None) != ocr_data.render_fingerprint(ALPHABET, None, 0.0, 1.0)
+    assert (ocr_data.render_fingerprint(ALPHABET, None)
+            != ocr_data.render_fingerprint(ALPHABET, None, ocr_data.RenderOptions(narrow_wm=1.0)))
     assert not np.array_equal(plain, narrow)
     assert plate_render.NARROW_WM_SCALE == 0.0  # set in the workers, not in this process

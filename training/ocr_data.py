@@ -16,6 +16,7 @@ import os
 import zlib
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -33,14 +34,28 @@ RENDER_SOURCES = tuple(_TRAINING / n for n in ("plate_render.py", "degrade.py", 
     _TRAINING.parent / "edge" / "preprocess.py",)
 
 
-def render_fingerprint(alphabet: str, bg_folder: str | None, us_extra_faces: float = 0.0,
-                       narrow_wm: float = 0.0) -> str:
+@dataclass(frozen=True)
+class RenderOptions:
+    """Renderer settings the trainer chooses: each reaches the rendering workers and names the cache."""
+
+    us_extra_faces: float = 0.0  # share of US serials in plate_render.US_EXTRA_FACES (0: retrain 11's data)
+    narrow_wm: float = 0.0  # multiplies plate_render.NARROW_WM_P, plates with narrow W and M (0: retrain 22's)
+
+    def apply(self) -> None:
+        """Set them in this process's renderer (the workers' initializer calls this)."""
+        from training import plate_render
+
+        plate_render.US_EXTRA_FACE_P = self.us_extra_faces
+        plate_render.NARROW_WM_SCALE = self.narrow_wm
+
+
+def render_fingerprint(alphabet: str, bg_folder: str | None, options: RenderOptions = RenderOptions()) -> str:
     """8 hex digits naming what the crops depend on: drawing code, alphabet, backgrounds
     folder, renderer options."""
     h = hashlib.sha256()
     for src in RENDER_SOURCES:
         h.update(src.read_bytes())
-    h.update(f"{alphabet}|{bg_folder or ''}|{us_extra_faces!r}|{narrow_wm!r}".encode())
+    h.update(f"{alphabet}|{bg_folder or ''}|{options!r}".encode())
     return h.hexdigest()[:8]
 
 
@@ -60,13 +75,11 @@ def load_backgrounds(folder: str | None, limit: int = 400, seed: int = 0) -> lis
     return out
 
 
-def _init_worker(bg_folder, us_extra_faces=0.0, narrow_wm=0.0):
+def _init_worker(bg_folder, options: RenderOptions):
     global _BACKGROUNDS
-    from training import plate_render
 
     _BACKGROUNDS = load_backgrounds(bg_folder)
-    plate_render.US_EXTRA_FACE_P = us_extra_faces
-    plate_render.NARROW_WM_SCALE = narrow_wm
+    options.apply()
 
 
 def encode_text(text: str, alphabet: str) -> np.ndarray:
@@ -102,15 +115,10 @@ def _chunk_job(args):
 
 def synthetic_set(cache_dir: str, n_total: int, chunk: int, base_seed: int, alphabet: str,
                   bg_folder: str | None, workers: int,
-                  us_extra_faces: float = 0.0, narrow_wm: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
-    """Render (or load from cache) n_total synthetic crops in chunks.
-
-    us_extra_faces: share of US serials in plate_render.US_EXTRA_FACES (0: retrain 11's data).
-    narrow_wm: multiplies plate_render.NARROW_WM_P, the shares of plates drawing W and M
-    narrow (0: retrain 22's data).
-    """
+                  options: RenderOptions = RenderOptions()) -> tuple[np.ndarray, np.ndarray]:
+    """Render (or load from cache) n_total synthetic crops in chunks."""
     Path(cache_dir).mkdir(parents=True, exist_ok=True)
-    fp = render_fingerprint(alphabet, bg_folder, us_extra_faces, narrow_wm)
+    fp = render_fingerprint(alphabet, bg_folder, options)
     jobs, paths = [], []
     for k in range(0, n_total, chunk):
         n = min(chunk, n_total - k)
@@ -122,7 +130,7 @@ def synthetic_set(cache_dir: str, n_total: int, chunk: int, base_seed: int, alph
     if jobs:
         log.info("rendering %d synthetic chunks (%d cached) with %d workers", len(jobs),
                  len(paths) - len(jobs), workers)
-        with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(bg_folder, us_extra_faces, narrow_wm)) as ex:
+        with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(bg_folder, options)) as ex:
             for i, p in enumerate(ex.map(_chunk_job, jobs), 1):
                 log.info("rendered chunk %d/%d: %s", i, len(jobs), os.path.basename(p))
     imgs, labs = [], []

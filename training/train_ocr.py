@@ -119,13 +119,13 @@ def main(argv=None) -> int:
         log.warning(warning)
     t_start, work = begin(args.work)
 
-    from training.ocr_data import is_held_out, real_crops, synthetic_set
+    from training.ocr_data import RenderOptions, is_held_out, real_crops, synthetic_set
     from training.ocr_model import ALPHABET
 
     alphabet = ALPHABET
     imgs, labs = synthetic_set(str(work / "cache"), args.synthetic, args.chunk, args.seed, alphabet,
                                args.backgrounds, workers=max(1, args.threads),
-                               us_extra_faces=args.us_extra_faces, narrow_wm=args.narrow_wm)
+                               options=RenderOptions(args.us_extra_faces, args.narrow_wm))
     n_val = min(2000, len(imgs) // 10)
     s_val_x, s_val_y = imgs[:n_val], labs[:n_val]
     s_tr_x, s_tr_y = imgs[n_val:], labs[n_val:]
