@@ -3,6 +3,7 @@
 import shutil
 
 import numpy as np
+import pytest
 
 from training import ocr_data
 from training.ocr_model import ALPHABET
@@ -40,32 +41,20 @@ def test_cached_chunks_are_reused_and_a_new_renderer_draws_afresh(tmp_path, monk
     assert len(names) == 4 and sum("0newcode" in n for n in names) == 2
 
 
-def test_the_us_faces_option_reaches_the_rendering_workers_and_names_its_own_chunks(tmp_path):
-    """--us-extra-faces changes what the worker processes draw, so its crops get their own cache
-    names and the default's cache is neither reused for it nor overwritten."""
+@pytest.mark.parametrize("options, n, global_name", [
+    (ocr_data.RenderOptions(us_extra_faces=1.0), 40, "US_EXTRA_FACE_P"),  # ~16 of 40 crops are US plates
+    (ocr_data.RenderOptions(narrow_wm=1.0), 200, "NARROW_WM_SCALE"),
+])
+def test_each_renderer_option_reaches_the_rendering_workers_and_names_its_own_chunks(tmp_path, options, n,
+                                                                                      global_name):
+    """--us-extra-faces and --narrow-wm change what the worker processes draw, so their crops get
+    their own cache names and the default's cache is neither reused for them nor overwritten."""
     from training import plate_render
 
     cache = tmp_path / "cache"
-    plain, _ = ocr_data.synthetic_set(str(cache), 40, 40, 3, ALPHABET, None, workers=1)
-    faces, _ = ocr_data.synthetic_set(str(cache), 40, 40, 3, ALPHABET, None, workers=1,
-                                      options=ocr_data.RenderOptions(us_extra_faces=1.0))
+    plain, _ = ocr_data.synthetic_set(str(cache), n, n, 3, ALPHABET, None, workers=1)
+    other, _ = ocr_data.synthetic_set(str(cache), n, n, 3, ALPHABET, None, workers=1, options=options)
     assert len(list(cache.glob("*.npz"))) == 2
-    assert (ocr_data.render_fingerprint(ALPHABET, None)
-            != ocr_data.render_fingerprint(ALPHABET, None, ocr_data.RenderOptions(1.0)))
-    assert not np.array_equal(plain, faces)  # about 16 of 40 crops are US plates
-    assert plate_render.US_EXTRA_FACE_P == 0.0  # set in the workers, not in this process
-
-
-def test_the_narrow_w_option_reaches_the_rendering_workers_and_names_its_own_chunks(tmp_path):
-    """--narrow-wm changes what the worker processes draw: its own cache names, the default's kept."""
-    from training import plate_render
-
-    cache = tmp_path / "cache"
-    plain, _ = ocr_data.synthetic_set(str(cache), 200, 200, 3, ALPHABET, None, workers=1)
-    narrow, _ = ocr_data.synthetic_set(str(cache), 200, 200, 3, ALPHABET, None, workers=1,
-                                       options=ocr_data.RenderOptions(narrow_wm=1.0))
-    assert len(list(cache.glob("*.npz"))) == 2
-    assert (ocr_data.render_fingerprint(ALPHABET, None)
-            != ocr_data.render_fingerprint(ALPHABET, None, ocr_data.RenderOptions(narrow_wm=1.0)))
-    assert not np.array_equal(plain, narrow)
-    assert plate_render.NARROW_WM_SCALE == 0.0  # set in the workers, not in this process
+    assert ocr_data.render_fingerprint(ALPHABET, None) != ocr_data.render_fingerprint(ALPHABET, None, options)
+    assert not np.array_equal(plain, other)
+    assert getattr(plate_render, global_name) == 0.0  # set in the workers, not in this process
