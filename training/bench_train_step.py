@@ -19,7 +19,7 @@ import time
 import numpy as np
 
 from edge.argtypes import positive_float, positive_int
-from training import OCR_STEMS
+from training import OCR_STEMS, OCR_WIDTH
 
 
 def main(argv=None) -> int:
@@ -28,7 +28,7 @@ def main(argv=None) -> int:
     p.add_argument("--batch", type=positive_int, default=64)
     p.add_argument("--threads", type=positive_int, default=os.cpu_count() or 2)
     p.add_argument("--inter-op", type=positive_int, default=2, help="ops TensorFlow runs at once (as train_ocr)")
-    p.add_argument("--width", type=positive_float, default=1.5, help="channel width multiplier (as train_ocr's default)")
+    p.add_argument("--width", type=positive_float, default=OCR_WIDTH, help="channel width multiplier (as train_ocr)")
     p.add_argument("--stem", choices=OCR_STEMS, default="pool", help="as train_ocr --stem")
     a = p.parse_args(argv)
     from training.loop import configure_tf, tf_environment

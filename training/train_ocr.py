@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from edge.argtypes import fraction, fraction_below_one, positive_float, positive_int
-from training import OCR_STEMS, REPO, SHARED
+from training import OCR_STEMS, OCR_WIDTH, REPO, SHARED
 from training.evaluation import rewrite_figures, run_eval, training_command
 from training.loop import Run, begin, check_data_folders, configure_tf, setup_logging, warm_cosine
 
@@ -51,8 +51,8 @@ def parse_args(argv=None):
                         "plates, 80 %% of German and 35 %% of US ones; 0 = our fonts' wide W and M")
     p.add_argument("--ema", type=fraction_below_one, default=0.9995, metavar="M",
                    help="export a moving average of the weights (momentum M per step); 0 = the last weights")
-    p.add_argument("--width", type=positive_float, default=1.5,
-                   help="channel width multiplier (1.5: the shipped model; 1: retrains 1-25's narrower net)")
+    p.add_argument("--width", type=positive_float, default=OCR_WIDTH,
+                   help="channel width multiplier (default: the shipped model's; 1: retrains 1-25's narrower net)")
     p.add_argument("--stem", choices=OCR_STEMS, default="pool",
                    help="first layer: full-resolution conv + max-pool, or a stride-2 conv (faster)")
     p.add_argument("--threads", type=positive_int, default=os.cpu_count() or 2)
