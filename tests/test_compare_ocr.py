@@ -10,7 +10,7 @@ import pytest
 
 from edge.evaluate import Sample
 from edge.types import Reading
-from training.compare_ocr import compare, parse_args, vote
+from training.compare_ocr import compare, parse_args, read_in_turn, vote
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = REPO / "tflite_graphs" / "ocr"
@@ -36,6 +36,26 @@ def test_models_right_on_different_crops_count_once_each_in_any_right():
     assert row["any_right"] == 1.0
     assert row["most_confident"] == 1.0  # here the confident one is always the right one
     assert row["vote"] == 1.0
+
+
+class Recorder:
+    """A reader that logs which model read which crop, in call order."""
+
+    def __init__(self, name: str, log: list) -> None:
+        self.name, self.log = name, log
+
+    def read(self, gray_crop):
+        self.log.append((self.name, int(gray_crop[0, 0])))
+        return Reading(f"{self.name}{int(gray_crop[0, 0])}", 0.5)
+
+
+def test_models_take_turns_on_each_crop_first_and_last_alternating_and_every_read_is_timed():
+    log: list = []
+    crops = [Sample(name=str(i), image=np.full((4, 4), i, np.uint8), truth="X") for i in range(3)]
+    readings, ms = read_in_turn([Recorder("a", log), Recorder("b", log)], crops)
+    assert log == [("a", 0), ("b", 0), ("b", 1), ("a", 1), ("a", 2), ("b", 2)]
+    assert [[r.text for r in rows] for rows in readings] == [["a0", "a1", "a2"], ["b0", "b1", "b2"]]
+    assert [len(t) for t in ms] == [3, 3] and all(x >= 0 for t in ms for x in t)
 
 
 def test_one_model_or_a_missing_file_is_a_usage_error(capsys, tmp_path):
@@ -77,3 +97,4 @@ def test_a_model_compared_with_itself_always_agrees(tmp_path):
         row = result[name]
         assert row["n"] == 1 and row["all_agree"] == 1.0
         assert row["exact"][0] == row["exact"][1] == row["any_right"] == row["vote"] == row["most_confident"]
+        assert len(row["ms_per_crop"]) == 2 and all(ms > 0 for ms in row["ms_per_crop"])

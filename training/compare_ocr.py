@@ -10,7 +10,9 @@ most confident reading; a vote, ties going to the larger summed
 confidence). Much disagreement with a high "any right" says the runs vary
 more than they are limited, which is what weight averaging (`--ema`) and
 more seeds address. Each model reads as the daemon does (its second look
-unless --second-look-below 0), one thread.
+unless --second-look-below 0), one thread, and each read is timed: the
+models take turns crop by crop, so a machine whose speed drifts between
+runs slows them alike and their median times compare.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import argparse
 import json
 import logging
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -26,7 +29,7 @@ import numpy as np
 
 from edge.argtypes import fraction, positive_int
 from edge.evaluate import DataError, Sample, load_boxes, load_crops, tflite_reader
-from edge.reader import rank
+from edge.reader import Reader, rank
 from edge.second_look import DEFAULT_BELOW
 from edge.types import Reading
 from training import SHARED
@@ -60,6 +63,22 @@ def vote(readings: Sequence[Reading]) -> str:
     return max(score, key=lambda t: score[t])
 
 
+def read_in_turn(readers: Sequence[Reader], samples: Sequence[Sample]
+                 ) -> tuple[list[list[Reading]], list[list[float]]]:
+    """readings[m][i] and ms[m][i]: model m on sample i. The models read each
+    crop in turn, first to last on even crops and last to first on odd ones,
+    so neither always reads a crop first (warm caches) or last."""
+    readings: list[list[Reading]] = [[] for _ in readers]
+    ms: list[list[float]] = [[] for _ in readers]
+    for i, s in enumerate(samples):
+        order = range(len(readers)) if i % 2 == 0 else reversed(range(len(readers)))
+        for m in order:
+            t0 = time.perf_counter()
+            readings[m].append(readers[m].read(s.image))
+            ms[m].append((time.perf_counter() - t0) * 1e3)
+    return readings, ms
+
+
 def compare(samples: Sequence[Sample], readings: Sequence[Sequence[Reading]]) -> dict[str, object]:
     """readings[m][i]: model m's reading of sample i."""
     truth = [s.truth for s in samples]
@@ -89,11 +108,12 @@ def main(argv=None) -> int:
     result: dict[str, object] = {"models": [str(m) for m in args.model]}
     for name, samples in sets.items():
         samples = samples[: args.limit] if args.limit else samples
-        result[name] = compare(samples, [[r.read(s.image) for s in samples] for r in readers])
-        row = result[name]
+        readings, ms = read_in_turn(readers, samples)
+        row = result[name] = compare(samples, readings)
+        row["ms_per_crop"] = [round(float(np.median(t)), 3) for t in ms]  # median, as eval-ocr
         sys.stdout.write(f"{name}: n {row['n']}, exact {row['exact']}, all agree {row['all_agree']}, "
                          f"any right {row['any_right']}, most confident {row['most_confident']}, "
-                         f"vote {row['vote']}\n")
+                         f"vote {row['vote']}, ms per crop {row['ms_per_crop']}\n")
     sys.stdout.write(json.dumps(result) + "\n")
     return 0
 
