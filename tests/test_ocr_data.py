@@ -41,6 +41,16 @@ def test_cached_chunks_are_reused_and_a_new_renderer_draws_afresh(tmp_path, monk
     assert len(names) == 4 and sum("0newcode" in n for n in names) == 2
 
 
+def test_a_taller_input_renders_and_caches_its_own_chunks(tmp_path):
+    cache = tmp_path / "cache"
+    short, _ = ocr_data.synthetic_set(str(cache), 3, 3, 5, ALPHABET, None, workers=1)
+    tall, labs = ocr_data.synthetic_set(str(cache), 3, 3, 5, ALPHABET, None, workers=1, size=(128, 48))
+    assert short.shape == (3, 32, 128) and tall.shape == (3, 48, 128)
+    assert np.array_equal(labs, ocr_data.synthetic_set(str(cache), 3, 3, 5, ALPHABET, None, workers=1)[1])
+    names = sorted(p.name for p in cache.glob("*.npz"))
+    assert len(names) == 2 and any("_128x48_" in n for n in names) and any("_128x32_" in n for n in names)
+
+
 @pytest.mark.parametrize("options, n, global_name", [
     (ocr_data.RenderOptions(us_extra_faces=1.0), 40, "US_EXTRA_FACE_P"),  # ~16 of 40 crops are US plates
     (ocr_data.RenderOptions(narrow_wm=1.0), 200, "NARROW_WM_SCALE"),

@@ -43,6 +43,22 @@ def test_tiny_train_export_load_run(tmp_path):
     assert len(reading.char_confidences) == len(reading.text)
 
 
+@pytest.mark.slow
+def test_a_taller_input_trains_exports_and_reads_through_the_runtime_reader(tmp_path):
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [sys.executable, "-m", "training.train_ocr", "--tiny", "--height", "48", "--work", str(tmp_path / "work"),
+         "--out", str(out), "--threads", "2"],
+        cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    interp = load_interpreter(out / "ocr.tflite", num_threads=1)
+    assert tuple(interp.get_input_details()[0]["shape"]) == (1, 48, 128, 1)
+    assert "1x48x128x1" in (out / "MODEL_CARD.md").read_text()
+    reading = TfliteReader(out / "ocr.tflite", out / "alphabet.txt", num_threads=1).read(
+        np.random.default_rng(0).integers(0, 255, (40, 160), dtype=np.uint8))
+    assert 0.0 <= reading.confidence <= 1.0 and len(reading.char_confidences) == len(reading.text)
+
+
 def test_resume_continues_from_the_checkpoint(tmp_path):
     """Running the command again with the same --work resumes instead of restarting."""
     args = [sys.executable, "-m", "training.train_ocr", "--tiny", "--no-eval", "--work", str(tmp_path / "w"),
@@ -62,6 +78,7 @@ def test_the_training_step_benchmark_reports_its_speed():
     assert proc.returncode == 0, proc.stderr[-2000:]
     figures = json.loads(proc.stdout.strip().splitlines()[-1])
     assert figures["ms_per_step"] > 0 and figures["batch"] == 4 and figures["inter_op"] == 1
+    assert figures["height"] == 32
     assert figures["TF_ENABLE_ONEDNN_OPTS"] == "1"
 
 

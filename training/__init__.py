@@ -9,3 +9,7 @@ OCR_STEMS = ("pool", "stride2")
 # The OCR net's channel width multiplier that made the shipped model (retrain 26;
 # retrains 1-25 used 1.0): the default of train_ocr and bench_train_step alike.
 OCR_WIDTH = 1.5
+# The OCR input heights the net is built for (training.ocr_model): the shipped
+# model's 32 and taller inputs, whose characters keep more pixels on loose crops.
+OCR_HEIGHTS = (32, 48, 64)
+OCR_HEIGHT = 32

@@ -19,7 +19,7 @@ import time
 import numpy as np
 
 from edge.argtypes import positive_float, positive_int
-from training import OCR_STEMS, OCR_WIDTH
+from training import OCR_HEIGHT, OCR_HEIGHTS, OCR_STEMS, OCR_WIDTH
 
 
 def main(argv=None) -> int:
@@ -30,18 +30,19 @@ def main(argv=None) -> int:
     p.add_argument("--inter-op", type=positive_int, default=2, help="ops TensorFlow runs at once (as train_ocr)")
     p.add_argument("--width", type=positive_float, default=OCR_WIDTH, help="channel width multiplier (as train_ocr)")
     p.add_argument("--stem", choices=OCR_STEMS, default="pool", help="as train_ocr --stem")
+    p.add_argument("--height", type=int, choices=OCR_HEIGHTS, default=OCR_HEIGHT, help="as train_ocr --height")
     a = p.parse_args(argv)
     from training.loop import configure_tf, tf_environment
 
     tf_environment()
     tf = configure_tf(a.threads, seed=0, inter_op=a.inter_op)
-    from training.ocr_model import ALPHABET, INPUT_H, INPUT_W, build_ocr_model
+    from training.ocr_model import ALPHABET, INPUT_W, build_ocr_model
     from training.train_ocr import make_train_step
 
-    model = build_ocr_model(width=a.width, stem=a.stem)
+    model = build_ocr_model(width=a.width, stem=a.stem, height=a.height)
     step = make_train_step(tf, model, tf.keras.optimizers.Adam(1e-3))
     rng = np.random.default_rng(0)
-    x = tf.constant(rng.uniform(0, 255, (a.batch, INPUT_H, INPUT_W, 1)).astype(np.float32))
+    x = tf.constant(rng.uniform(0, 255, (a.batch, a.height, INPUT_W, 1)).astype(np.float32))
     y = tf.constant(rng.integers(0, len(ALPHABET), (a.batch, 8)).astype(np.int32))
     ylen = tf.constant(rng.integers(5, 9, a.batch).astype(np.int32))
     for _ in range(3):
@@ -53,7 +54,7 @@ def main(argv=None) -> int:
         times.append((time.perf_counter() - t) * 1000)
     ms = float(np.median(times))
     print(json.dumps({"ms_per_step": round(ms, 1), "img_per_s": round(a.batch * 1000 / ms),
-                      "steps": a.steps, "batch": a.batch, "stem": a.stem, "threads": a.threads, "inter_op": a.inter_op,
+                      "steps": a.steps, "batch": a.batch, "stem": a.stem, "height": a.height, "threads": a.threads, "inter_op": a.inter_op,
                       "TF_ENABLE_ONEDNN_OPTS": os.environ["TF_ENABLE_ONEDNN_OPTS"]}))
     return 0
 

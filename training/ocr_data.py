@@ -105,8 +105,8 @@ def render_chunk(seed: int, n: int, alphabet: str, size=(128, 32)) -> tuple[np.n
 
 
 def _chunk_job(args):
-    seed, n, alphabet, path = args
-    imgs, labs = render_chunk(seed, n, alphabet)
+    seed, n, alphabet, size, path = args
+    imgs, labs = render_chunk(seed, n, alphabet, size)
     tmp = path + ".tmp.npz"
     np.savez(tmp, images=imgs, labels=labs)
     os.replace(tmp, path)
@@ -115,18 +115,19 @@ def _chunk_job(args):
 
 def synthetic_set(cache_dir: str, n_total: int, chunk: int, base_seed: int, alphabet: str,
                   bg_folder: str | None, workers: int,
-                  options: RenderOptions = RenderOptions()) -> tuple[np.ndarray, np.ndarray]:
-    """Render (or load from cache) n_total synthetic crops in chunks."""
+                  options: RenderOptions = RenderOptions(), size: tuple[int, int] = (128, 32)
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Render (or load from cache) n_total synthetic crops of `size` (width, height) in chunks."""
     Path(cache_dir).mkdir(parents=True, exist_ok=True)
     fp = render_fingerprint(alphabet, bg_folder, options)
     jobs, paths = [], []
     for k in range(0, n_total, chunk):
         n = min(chunk, n_total - k)
         seed = base_seed * 100003 + k // chunk
-        path = os.path.join(cache_dir, f"ocr_s{seed}_n{n}_{fp}.npz")
+        path = os.path.join(cache_dir, f"ocr_s{seed}_n{n}_{size[0]}x{size[1]}_{fp}.npz")
         paths.append(path)
         if not os.path.exists(path):
-            jobs.append((seed, n, alphabet, path))
+            jobs.append((seed, n, alphabet, tuple(size), path))
     if jobs:
         log.info("rendering %d synthetic chunks (%d cached) with %d workers", len(jobs),
                  len(paths) - len(jobs), workers)

@@ -5,8 +5,9 @@ runs well under 1 ms on one core, while a recurrent head would cost time
 (and a non-unrolled LSTM crashes the int8 converter). The sequence context
 comes from 1-D convolutions over the 32 time steps.
 
-Input: uint8-range gray (B, 32, 128, 1). Output: softmax (B, 1, T=32, C)
-with the CTC blank at the last index.
+Input: uint8-range gray (B, H, 128, 1), H one of OCR_HEIGHTS (32 shipped).
+Output: softmax (B, 1, T=32, C) with the CTC blank at the last index, the
+same for every H, so the runtime reader needs no change for a taller input.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from training import OCR_STEMS
+from training import OCR_HEIGHT, OCR_HEIGHTS, OCR_STEMS
 
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-INPUT_H, INPUT_W = 32, 128
+INPUT_H, INPUT_W = OCR_HEIGHT, 128
 
 
 def _conv(x, filters, kernel=(3, 3), name=None, dilation=(1, 1), strides=(1, 1)):
@@ -37,27 +38,30 @@ STEMS = OCR_STEMS
 
 
 def build_ocr_model(width: float = 1.0, n_classes: int = len(ALPHABET) + 1,
-                    stem: str = "pool") -> keras.Model:
-    """CRNN-without-RNN. `width` scales channel counts (tests use a tiny one)."""
+                    stem: str = "pool", height: int = INPUT_H) -> keras.Model:
+    """CRNN-without-RNN. `width` scales channel counts (tests use a tiny one);
+    `height` is the input's, the width always INPUT_W (32 CTC steps)."""
     if stem not in STEMS:
         raise ValueError(f"stem: {stem!r} is not one of {', '.join(STEMS)}")
+    if height not in OCR_HEIGHTS:
+        raise ValueError(f"height: {height!r} is not one of {', '.join(map(str, OCR_HEIGHTS))}")
     c = lambda n: max(4, int(round(n * width)))  # noqa: E731
-    inp = keras.Input((INPUT_H, INPUT_W, 1), name="image")
+    inp = keras.Input((height, INPUT_W, 1), name="image")
     x = layers.Rescaling(1.0 / 127.5, offset=-1.0)(inp)
     if stem == "stride2":
-        x = _conv(x, c(24), name="c1", strides=(2, 2))  # 16 x 64
+        x = _conv(x, c(24), name="c1", strides=(2, 2))  # H/2 x 64 (16 x 64 at H 32)
     else:
         x = _conv(x, c(24), name="c1")
-        x = layers.MaxPooling2D((2, 2))(x)              # 16 x 64
+        x = layers.MaxPooling2D((2, 2))(x)              # H/2 x 64
     x = _conv(x, c(48), name="c2")
-    x = layers.MaxPooling2D((2, 2))(x)              # 8 x 32
+    x = layers.MaxPooling2D((2, 2))(x)              # H/4 x 32
     x = _conv(x, c(64), name="c3")
     x = _conv(x, c(64), name="c4")
-    x = layers.MaxPooling2D((2, 1))(x)              # 4 x 32
+    x = layers.MaxPooling2D((2, 1))(x)              # H/8 x 32
     x = _conv(x, c(96), name="c5")
-    x = layers.MaxPooling2D((2, 1))(x)              # 2 x 32
-    x = _conv(x, c(128), kernel=(2, 1), name="c6")  # collapse height
-    x = layers.MaxPooling2D((2, 1))(x)              # 1 x 32
+    x = layers.MaxPooling2D((2, 1))(x)              # H/16 x 32 (2 at H 32, 3 at 48)
+    x = _conv(x, c(128), kernel=(2, 1), name="c6")
+    x = layers.MaxPooling2D((height // 16, 1))(x)   # collapse height: 1 x 32
     x = _conv(x, c(128), kernel=(1, 3), name="s1")
     x = _conv(x, c(128), kernel=(1, 3), dilation=(1, 2), name="s2")
     # a wider view along the plate (receptive field ~15 of 32 steps) lets the

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from edge.argtypes import fraction, fraction_below_one, positive_float, positive_int
-from training import OCR_STEMS, OCR_WIDTH, REPO, SHARED
+from training import OCR_HEIGHT, OCR_HEIGHTS, OCR_STEMS, OCR_WIDTH, REPO, SHARED
 from training.evaluation import rewrite_figures, run_eval, training_command
 from training.loop import Run, begin, check_data_folders, configure_tf, setup_logging, warm_cosine
 
@@ -55,6 +55,8 @@ def parse_args(argv=None):
                    help="channel width multiplier (default: the shipped model's; 1: retrains 1-25's narrower net)")
     p.add_argument("--stem", choices=OCR_STEMS, default="pool",
                    help="first layer: full-resolution conv + max-pool, or a stride-2 conv (faster)")
+    p.add_argument("--height", type=int, choices=OCR_HEIGHTS, default=OCR_HEIGHT,
+                   help="input height in pixels (width 128): taller keeps more of a loose crop's characters")
     p.add_argument("--threads", type=positive_int, default=os.cpu_count() or 2)
     p.add_argument("--inter-op", type=positive_int, default=2,
                    help="ops TensorFlow runs at once (python -m training.bench_train_step --inter-op N compares)")
@@ -119,19 +121,21 @@ def main(argv=None) -> int:
     for warning in args.missing_folders:
         log.warning(warning)
     t_start, work = begin(args.work)
+    check_same_net(work, args)
 
     from training.ocr_data import RenderOptions, is_held_out, real_crops, synthetic_set
-    from training.ocr_model import ALPHABET
+    from training.ocr_model import ALPHABET, INPUT_W
 
     alphabet = ALPHABET
+    size = (INPUT_W, args.height)
     imgs, labs = synthetic_set(str(work / "cache"), args.synthetic, args.chunk, args.seed, alphabet,
                                args.backgrounds, workers=max(1, args.threads),
-                               options=RenderOptions(args.us_extra_faces, args.narrow_wm))
+                               options=RenderOptions(args.us_extra_faces, args.narrow_wm), size=size)
     n_val = min(2000, len(imgs) // 10)
     s_val_x, s_val_y = imgs[:n_val], labs[:n_val]
     s_tr_x, s_tr_y = imgs[n_val:], labs[n_val:]
     if args.real and os.path.isdir(args.real):
-        rx, ry, names = real_crops(args.real, alphabet)
+        rx, ry, names = real_crops(args.real, alphabet, size)
         # deterministic 90/10 split by file name
         is_val = np.array([is_held_out(n) for n in names])
         r_tr_x, r_tr_y, r_val_x, r_val_y = rx[~is_val], ry[~is_val], rx[is_val], ry[is_val]
@@ -144,7 +148,7 @@ def main(argv=None) -> int:
     tf = configure_tf(args.threads, args.seed, inter_op=args.inter_op)
     from training.ocr_model import build_ocr_model
 
-    model = build_ocr_model(width=args.width, stem=args.stem)
+    model = build_ocr_model(width=args.width, stem=args.stem, height=args.height)
     run = Run(model, args.lr, work, steps=args.steps, minutes=args.minutes, t_start=t_start,
               budget_every=100, budget_warmup=150, ema=args.ema)
     train_step = make_train_step(tf, model, run.opt)
@@ -241,6 +245,7 @@ def main(argv=None) -> int:
         "val_exact_synthetic_float": round(acc_syn, 4), "val_exact_brcrops_float": round(acc_real, 4),
         "val_exact_synthetic_int8": round(int8_syn, 4), "val_exact_brcrops_int8": round(int8_real, 4),
         "size_kb": round(tfl.stat().st_size / 1024, 1),
+        "input": f"1x{args.height}x{INPUT_W}x1",
         "synthetic": args.synthetic, "seed": args.seed, "real_fraction": args.real_fraction,
         "ema": args.ema, **averaged,
         "command": training_command("training.train_ocr", argv),
@@ -254,6 +259,26 @@ def main(argv=None) -> int:
     write_card(out, figures, evals)
     log.info("done in %.1f min: %s", total_minutes, json.dumps(figures))
     return 0
+
+
+NET_FILE = "net.json"
+
+
+def check_same_net(work: Path, args) -> None:
+    """Refuse to resume a checkpoint of another net: a different height or stem
+    has the same weight shapes, so it would load silently and train nonsense."""
+    net = {"width": args.width, "stem": args.stem, "height": args.height}
+    path = work / NET_FILE
+    if path.exists():
+        was = json.loads(path.read_text())
+        if was != net:
+            diff = ", ".join(f"{k} {was.get(k)!r} (now {v!r})" for k, v in net.items() if was.get(k) != v)
+            raise SystemExit(f"train_ocr: --work {work} holds a checkpoint of another net: {diff}; "
+                             f"use another --work or the same options")
+    elif (work / "ckpt").exists():
+        return  # a checkpoint from before the net was recorded: resume as before
+    else:
+        path.write_text(json.dumps(net) + "\n")
 
 
 def int8_accuracy(path: Path, x, y, alphabet) -> float:
@@ -340,7 +365,7 @@ Made by this repository's own code; no pretrained weights, nothing downloaded.
 
 - **Command that made this file:** `{cmd}` (from the repo root, in the project venv)
 - **Architecture:** all-convolutional CRNN-style net with a CTC head (training/ocr_model.py),
-  input uint8 gray 1x32x128x1 (crop stretched, edge/preprocess.py), output uint8 softmax
+  input uint8 gray {figures.get('input', '1x32x128x1')} (crop stretched, edge/preprocess.py), output uint8 softmax
   1x1x32x37 (classes `alphabet.txt` + CTC blank last). Full-integer int8 (TFLite builtins int8).
 - **Data:** {figures['synthetic']} synthetic crops rendered by training/plate_render.py + training/degrade.py
   (US-style, CZ, SK, DE, UK, ES, BR, BR Mercosur, generic EU; fonts from Debian packages; seed {figures['seed']}),
