@@ -1,0 +1,41 @@
+"""Each shipped model's card and its machine-readable figures describe the same run.
+
+Why: the test that the trainer's defaults remake the shipped model reads the
+command from training_figures.json; if that file belongs to an older run
+(as happened when retrain 26 shipped with retrain 22's figures beside it) the
+check passes while checking the wrong model.
+"""
+
+import json
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHIPPED = sorted(p.parent for p in (REPO / "tflite_graphs").glob("*/training_figures.json"))
+
+
+def test_both_shipped_models_have_figures():
+    assert [p.name for p in SHIPPED] == ["ocr", "plates"]
+
+
+@pytest.mark.parametrize("folder", SHIPPED, ids=lambda p: p.name)
+def test_the_card_quotes_the_command_steps_and_size_of_its_figures(folder):
+    figures = json.loads((folder / "training_figures.json").read_text())["figures"]
+    card = (folder / "MODEL_CARD.md").read_text()
+    assert f"`{figures['command']}`" in card
+    assert f"{figures['steps']} steps" in card
+    assert f"{figures['size_kb']} KB" in card
+
+
+def test_the_ocr_cards_real_image_rows_are_the_figures_exact_matches():
+    folder = REPO / "tflite_graphs" / "ocr"
+    evals = json.loads((folder / "training_figures.json").read_text())["eval"]
+    card = (folder / "MODEL_CARD.md").read_text()
+    assert len(evals) == 6
+    for name, e in evals.items():
+        for reader in ("tflite", "tesseract", "combined"):
+            if reader in e["result"]:
+                r = e["result"][reader]
+                assert f"| {name} | {reader} | {r['n']} | {r['exact']:.3f} | {r['exact_o0']:.3f} | {r['cer']:.3f} |" \
+                    in card, (name, reader)
