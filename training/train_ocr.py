@@ -365,8 +365,8 @@ Made by this repository's own code; no pretrained weights, nothing downloaded.
 
 - **Command that made this file:** `{cmd}` (from the repo root, in the project venv)
 - **Architecture:** all-convolutional CRNN-style net with a CTC head (training/ocr_model.py),
-  input uint8 gray {figures.get('input', '1x32x128x1')} (crop stretched, edge/preprocess.py), output uint8 softmax
-  1x1x32x37 (classes `alphabet.txt` + CTC blank last). Full-integer int8 (TFLite builtins int8).
+  input uint8 gray {figures.get('input', '1x32x128x1')} (crop stretched, edge/preprocess.py),
+  output uint8 softmax 1x1x32x37 (classes `alphabet.txt` + CTC blank last). Full-integer int8 (TFLite builtins int8).
 - **Data:** {figures['synthetic']} synthetic crops rendered by training/plate_render.py + training/degrade.py
   (US-style, CZ, SK, DE, UK, ES, BR, BR Mercosur, generic EU; fonts from Debian packages; seed {figures['seed']}),
   plus {figures['real_fraction']:.0%} of each batch from real Brazilian crops `../shared/train/br-crops`
