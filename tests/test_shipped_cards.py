@@ -39,3 +39,14 @@ def test_the_ocr_cards_real_image_rows_are_the_figures_exact_matches():
                 r = e["result"][reader]
                 assert f"| {name} | {reader} | {r['n']} | {r['exact']:.3f} | {r['exact_o0']:.3f} | {r['cer']:.3f} |" \
                     in card, (name, reader)
+
+
+def test_the_detector_cards_rows_are_the_figures_recalls():
+    folder = REPO / "tflite_graphs" / "plates"
+    evals = json.loads((folder / "training_figures.json").read_text())["eval"]
+    card = (folder / "MODEL_CARD.md").read_text()
+    rows = {name: e["result"] for name, e in evals.items() if "sweep" not in name}
+    assert len(rows) == 5
+    for name, r in rows.items():
+        assert f"| {name} | {r['n_images']} | {r['n_plates']} | {r['recall_iou50']:.3f} | {r['recall_iou30']:.3f} |" \
+            in card, name
