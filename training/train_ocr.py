@@ -275,9 +275,7 @@ def check_same_net(work: Path, args) -> None:
             diff = ", ".join(f"{k} {was.get(k)!r} (now {v!r})" for k, v in net.items() if was.get(k) != v)
             raise SystemExit(f"train_ocr: --work {work} holds a checkpoint of another net: {diff}; "
                              f"use another --work or the same options")
-    elif (work / "ckpt").exists():
-        return  # a checkpoint from before the net was recorded: resume as before
-    else:
+    elif not (work / "ckpt").exists():  # a checkpoint from before nets were recorded resumes as before
         path.write_text(json.dumps(net) + "\n")
 
 
