@@ -460,27 +460,35 @@ def test_file_source_that_cannot_be_read_exits_4(tmp_path: Path) -> None:
     assert _daemon(cfg_path, source_factory=_open_source).run() == 4
 
 
+def _reload(daemon: Daemon, notifier: RecordingNotifier) -> None:
+    """Reload and wait for its end: READY=1 after RELOADING=1, as systemd waits (not its first log line)."""
+    done = len(notifier.fields("READY=1"))
+    daemon.request_reload()
+    _wait(lambda: len(notifier.fields("READY=1")) > done, what="the reload's READY=1")
+
+
 def test_sighup_reload_logs_changes_and_restart_keys(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
     cfg_path = write_config(tmp_path, source="opencv")
     pipeline = FakePipeline()
-    daemon = _daemon(cfg_path, source_factory=lambda c: FakeLiveSource(c.id, period_s=0.03), pipeline=pipeline)
+    notifier = RecordingNotifier()
+    daemon = _daemon(cfg_path, source_factory=lambda c: FakeLiveSource(c.id, period_s=0.03), pipeline=pipeline,
+                     notifier=notifier)
     thread, code = _run_in_thread(daemon)
     _wait(lambda: pipeline.frames > 5, what="frames")
     doc = yaml.safe_load(cfg_path.read_text())
     doc["tracker"]["max_gap_s"] = 0.3
     doc["camera"]["fps"] = 5
     cfg_path.write_text(yaml.safe_dump(doc))
-    daemon.request_reload()
-    _wait(lambda: "reload:" in caplog.text, what="the reload")
+    _reload(daemon, notifier)
     assert daemon.tracker is not None and daemon.tracker.cfg.max_gap_s == 0.3
     assert daemon.cfg.camera.fps == 25  # not hot: kept
     assert pipeline.reconfigured and pipeline.reconfigured[-1].tracker.max_gap_s == 0.3
     assert "reload: tracker.max_gap_s 0.1 -> 0.3" in caplog.text
     assert "needs a restart (systemctl restart anpr-edge): camera.fps" in caplog.text
     cfg_path.write_text("tracker: {max_gap_s: lots}\n")
-    daemon.request_reload()
-    _wait(lambda: "reload failed, keeping the running configuration" in caplog.text, what="failed reload")
+    _reload(daemon, notifier)
+    assert "reload failed, keeping the running configuration" in caplog.text
     assert "tracker.max_gap_s: expected a number" in caplog.text
     daemon.request_stop()
     thread.join(10)
