@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from training.budget import StepBudget
+from training.budget import Progress, StepBudget
 
 
 class Clock:
@@ -67,6 +67,26 @@ def test_learning_rate_warms_up_then_decays_to_its_floor():
     assert max(lrs) <= 1e-3 and all(a >= b for a, b in zip(lrs[100:], lrs[101:]))  # no rise after warm-up
     assert abs(lrs[1000] - 2e-5) < 1e-9 and abs(lrs[500] - 1e-3 * 0.51) < 1e-9
     assert warm_cosine(1e-3, 50, 0, warm=10, floor=0.02) == 1e-3  # total not planned yet: full rate
+
+
+def test_a_monotone_progress_keeps_the_rate_falling_when_the_budget_replans_more_steps():
+    from training.loop import warm_cosine
+
+    clock = Clock()
+    budget = StepBudget(10.0, 0.0, clock.t, every=50, warmup=60, window=3, clock=clock)
+    plain, monotone = Progress(False), Progress(True)
+    step, total, rates = 0, 0, {"plain": [], "monotone": []}
+    while not total or step < total:
+        clock.t += 0.2 if step < 1500 else 0.05  # the machine speeds up 4x: the planned total grows
+        step += 1
+        total = budget.update(step, total)
+        rates["plain"].append(warm_cosine(1e-3, step, total, warm=100, floor=0.02, frac=plain(step, total)))
+        rates["monotone"].append(warm_cosine(1e-3, step, total, warm=100, floor=0.02, frac=monotone(step, total)))
+    rises = {k: sum(b > a * 1.001 for a, b in zip(r[100:], r[101:])) for k, r in rates.items()}
+    assert rises["plain"] > 0 and rises["monotone"] == 0  # the plain schedule climbs again; monotone never
+    assert abs(rates["monotone"][-1] - 2e-5) < 1e-6  # and still ends at its floor
+    assert Progress(True, peak=0.7)(10, 100) == 0.7  # a resumed run starts from its checkpointed peak
+    assert Progress(False, peak=0.7)(10, 100) == 0.1 and Progress(True)(5, 0) == 0.0
 
 
 def test_training_turns_on_onednn_unless_the_user_chose(monkeypatch):

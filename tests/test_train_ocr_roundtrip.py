@@ -220,11 +220,38 @@ def test_averaged_weights_replace_the_last_ones_after_the_checkpoint_keeps_the_l
 
 
 @pytest.mark.slow
+def test_a_monotone_schedule_keeps_its_peak_over_a_resume(tmp_path):
+    """The budget can re-plan a larger total; with monotone_lr the progress
+    stays at its peak, and a resumed run starts from the checkpointed peak."""
+    import time
+
+    import keras
+
+    from training.loop import Run
+
+    def run_of(work, monotone):
+        inp = keras.Input((2,))
+        return Run(keras.Model(inp, keras.layers.Dense(1)(inp)), 0.1, work, steps=10, minutes=1.0,
+                   t_start=time.time(), monotone_lr=monotone)
+
+    run = run_of(tmp_path / "w", True)
+    for _ in range(5):
+        run.advance()
+    assert run.progress() == 0.5
+    run._total.assign(20)  # what the budget does when the machine speeds up
+    assert run.progress() == 0.5
+    run.save()
+    resumed = run_of(tmp_path / "w", True)
+    assert (resumed.step, resumed.total, resumed.progress()) == (5, 20, 0.5)
+    assert run_of(tmp_path / "w", False).progress() == 0.25  # the plain schedule goes back
+
+
+@pytest.mark.slow
 def test_with_ema_the_command_exports_the_average_and_keeps_the_last_weights_beside_it(tmp_path):
     out, work = tmp_path / "out", tmp_path / "work"
     proc = subprocess.run(
-        [sys.executable, "-m", "training.train_ocr", "--tiny", "--ema", "0.9", "--work", str(work), "--out", str(out),
-         "--threads", "2"],
+        [sys.executable, "-m", "training.train_ocr", "--tiny", "--ema", "0.9", "--monotone-lr", "--work", str(work),
+         "--out", str(out), "--threads", "2"],
         cwd=REPO, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     figures = json.loads((out / "training_figures.json").read_text())["figures"]
@@ -232,6 +259,8 @@ def test_with_ema_the_command_exports_the_average_and_keeps_the_last_weights_bes
     last = Path(figures["last_weights"]["tflite"])
     assert last == work / "last_weights_ocr.tflite"
     assert "moving average of the weights (momentum 0.9" in (out / "MODEL_CARD.md").read_text()
+    assert figures["monotone_lr"] is True and "--monotone-lr" in figures["command"]
+    assert "cosine decay (on the largest fraction done so far" in (out / "MODEL_CARD.md").read_text()
     outputs = []
     for model in (out / "ocr.tflite", last):
         interp = load_interpreter(model, num_threads=1)

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from training.budget import StepBudget
+from training.budget import Progress, StepBudget
 
 log = logging.getLogger("training")
 
@@ -75,9 +75,11 @@ def configure_tf(threads: int, seed: int, inter_op: int = 1):
     return tf
 
 
-def warm_cosine(base: float, step: int, total: int, warm: int, floor: float) -> float:
-    """Linear warm-up over `warm` steps, then cosine decay to `floor` x base at `total`."""
-    frac = min(step / total, 1.0) if total else 0.0
+def warm_cosine(base: float, step: int, total: int, warm: int, floor: float, frac: float | None = None) -> float:
+    """Linear warm-up over `warm` steps, then cosine decay to `floor` x base at `total`
+    (or at `frac` = 1 when the caller measures the progress itself, training.budget.Progress)."""
+    if frac is None:
+        frac = min(step / total, 1.0) if total else 0.0
     return base * min(1.0, (step + 1) / warm) * (0.5 * (1 + math.cos(math.pi * frac)) * (1 - floor) + floor)
 
 
@@ -89,10 +91,13 @@ class Run:
     runs) and the total follows the machine's speed (training.budget).
     `ema` > 0 keeps an exponential moving average of the weights in the
     optimizer (checkpointed with it) for `use_averaged_weights`.
+    `monotone_lr`: `progress()` never goes back when the total is re-planned
+    larger (training.budget.Progress); its peak is checkpointed.
     """
 
     def __init__(self, model, lr: float, work: Path, *, steps: int, minutes: float, t_start: float,
-                 budget_every: int = 50, budget_warmup: int = 60, ema: float = 0.0) -> None:
+                 budget_every: int = 50, budget_warmup: int = 60, ema: float = 0.0,
+                 monotone_lr: bool = False) -> None:
         import tensorflow as tf
 
         self.model = model
@@ -102,13 +107,15 @@ class Run:
         self._step = tf.Variable(0, dtype=tf.int64, trainable=False)
         self._total = tf.Variable(steps, dtype=tf.int64, trainable=False)
         self._elapsed = tf.Variable(0.0, dtype=tf.float64, trainable=False)  # minutes, over resumes
+        self._peak = tf.Variable(0.0, dtype=tf.float64, trainable=False)  # Progress.peak, over resumes
         ckpt = tf.train.Checkpoint(model=model, optimizer=self.opt, step=self._step, total=self._total,
-                                   elapsed=self._elapsed)
+                                   elapsed=self._elapsed, peak=self._peak)
         self._manager = tf.train.CheckpointManager(ckpt, str(Path(work) / "ckpt"), max_to_keep=2)
         if self._manager.latest_checkpoint:
             ckpt.restore(self._manager.latest_checkpoint)
             log.info("resumed from %s at step %d of %d", self._manager.latest_checkpoint, self.step, self.total)
         self.prior_minutes = float(self._elapsed)
+        self._progress = Progress(monotone_lr, float(self._peak))
         self.t_start = t_start
         self._budget = None if steps else StepBudget(minutes, self.prior_minutes, t_start,
                                                      every=budget_every, warmup=budget_warmup)
@@ -128,6 +135,10 @@ class Run:
             self._total.assign(self._budget.update(self.step, self.total))
         return bool(self.total) and self.step >= self.total
 
+    def progress(self) -> float:
+        """The fraction done for the learning-rate schedule (step / total, or its peak when monotone)."""
+        return self._progress(self.step, self.total)
+
     def advance(self) -> None:
         self._step.assign_add(1)
 
@@ -137,6 +148,7 @@ class Run:
 
     def save(self) -> None:
         self._elapsed.assign(self.minutes())
+        self._peak.assign(self._progress.peak)
         self._manager.save()
 
     def use_averaged_weights(self, batches) -> bool:

@@ -57,6 +57,9 @@ def parse_args(argv=None):
                    help="first layer: full-resolution conv + max-pool, or a stride-2 conv (faster)")
     p.add_argument("--height", type=int, choices=OCR_HEIGHTS, default=OCR_HEIGHT,
                    help="input height in pixels (width 128): taller keeps more of a loose crop's characters")
+    p.add_argument("--monotone-lr", action="store_true",
+                   help="the cosine learning rate never rises again when the time budget re-plans more steps "
+                        "(a machine that speeds up mid-run); default: it follows step / planned total")
     p.add_argument("--threads", type=positive_int, default=os.cpu_count() or 2)
     p.add_argument("--inter-op", type=positive_int, default=2,
                    help="ops TensorFlow runs at once (python -m training.bench_train_step --inter-op N compares)")
@@ -150,7 +153,7 @@ def main(argv=None) -> int:
 
     model = build_ocr_model(width=args.width, stem=args.stem, height=args.height)
     run = Run(model, args.lr, work, steps=args.steps, minutes=args.minutes, t_start=t_start,
-              budget_every=100, budget_warmup=150, ema=args.ema)
+              budget_every=100, budget_warmup=150, ema=args.ema, monotone_lr=args.monotone_lr)
     train_step = make_train_step(tf, model, run.opt)
 
     @tf.function(reduce_retracing=True)
@@ -192,7 +195,7 @@ def main(argv=None) -> int:
     losses = []
     while not run.finished():
         step, total = run.step, run.total
-        lr = warm_cosine(args.lr, step, total, warm=300, floor=0.02)
+        lr = warm_cosine(args.lr, step, total, warm=300, floor=0.02, frac=run.progress())
         run.opt.learning_rate.assign(lr)
         x, y, ylen = batch()
         losses.append(float(train_step(tf.constant(x), tf.constant(y), tf.constant(ylen))))
@@ -247,7 +250,7 @@ def main(argv=None) -> int:
         "size_kb": round(tfl.stat().st_size / 1024, 1),
         "input": f"1x{args.height}x{INPUT_W}x1",
         "synthetic": args.synthetic, "seed": args.seed, "real_fraction": args.real_fraction,
-        "ema": args.ema, **averaged,
+        "ema": args.ema, "monotone_lr": args.monotone_lr, **averaged,
         "command": training_command("training.train_ocr", argv),
     }
     evals = {}
@@ -339,6 +342,7 @@ def evaluate_real(out: Path, args) -> dict:
 def write_card(out: Path, figures: dict, evals: dict) -> None:
     cmd = figures["command"]
     averaging, last_rows = "", ""
+    schedule = " (on the largest fraction done so far: never rising again)" if figures.get("monotone_lr") else ""
     if figures.get("ema"):
         last = figures["last_weights"]
         averaging = (f"\n  the exported weights a moving average of the weights (momentum {figures['ema']} per step,"
@@ -372,7 +376,8 @@ Made by this repository's own code; no pretrained weights, nothing downloaded.
   The model never saw the evaluation sets below. (The daemon's reader settings were
   chosen with them in view: the second look's recrops and threshold, and the Tesseract
   fallback threshold; see README, "Second look".)
-- **Training:** {figures['steps']} steps of batch {figures['batch']}, Adam with warm-up and cosine decay,{averaging}
+- **Training:** {figures['steps']} steps of batch {figures['batch']}, Adam with warm-up and
+  cosine decay{schedule},{averaging}
   {figures['train_minutes']} min of data rendering + training, {figures['total_minutes']} min for the whole
   command including export and evaluation, on a 2-core x86 CPU.
 - **Size:** {figures['size_kb']} KB.
