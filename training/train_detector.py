@@ -42,7 +42,8 @@ def parse_args(argv=None):
     p.add_argument("--stem", choices=("mobilenet", "s4"), default="s4",
                    help="backbone stem (training/det_model.py): s4 skips the 160 px layers")
     p.add_argument("--size", type=positive_int, default=320)
-    p.add_argument("--real-fraction", type=fraction, default=0.2, help="real frames per batch (doubled in the 2nd half)")
+    p.add_argument("--real-fraction", type=fraction, default=0.2,
+                   help="real frames per batch (doubled in the 2nd half)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--threads", type=positive_int, default=os.cpu_count() or 2)
     p.add_argument("--workers", type=positive_int, default=1, help="processes rendering batches")
@@ -197,7 +198,8 @@ def main(argv=None) -> int:
 
     rng = np.random.default_rng(123)
     bgs = load_backgrounds(args.backgrounds, limit=50)
-    rep = [cv2.cvtColor(render_scene(rng, args.size, bgs)[0], cv2.COLOR_BGR2RGB) for _ in range(150 if not args.tiny else 4)]
+    rep = [cv2.cvtColor(render_scene(rng, args.size, bgs)[0], cv2.COLOR_BGR2RGB)
+           for _ in range(150 if not args.tiny else 4)]
     real = load_voc_folder(args.real)[:100] if os.path.isdir(args.real) and not args.tiny else []
     rep += [cv2.cvtColor(real_window(rng, im, b, args.size)[0], cv2.COLOR_BGR2RGB) for im, b in real]
     out = Path(args.out)

@@ -347,7 +347,8 @@ def write_card(out: Path, figures: dict, evals: dict) -> None:
         last = figures["last_weights"]
         averaging = (f"\n  the exported weights a moving average of the weights (momentum {figures['ema']} per step,"
                      f"\n  batch-norm statistics re-estimated for it),")
-        last_rows = (f"\n| synthetic held-out, last weights (not exported) | {last['val_exact_synthetic_float']:.3f} | – |"
+        last_rows = (f"\n| synthetic held-out, last weights (not exported) "
+                     f"| {last['val_exact_synthetic_float']:.3f} | – |"
                      f"\n| br-crops held-out, last weights (not exported) | {last['val_exact_brcrops_float']:.3f} "
                      f"| {last['val_exact_brcrops_int8']:.3f} |")
     rows = []
