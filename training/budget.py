@@ -48,6 +48,11 @@ class StepBudget:
         return max(step + 1, int(step + rate * max(self.seconds_left(), 0.0)))
 
 
+def fraction_done(step: int, total: int) -> float:
+    """step / total, at most 1; 0 while no total is planned yet."""
+    return min(step / total, 1.0) if total else 0.0
+
+
 class Progress:
     """The fraction of the run done, as the learning-rate schedule sees it.
 
@@ -62,7 +67,7 @@ class Progress:
         self.monotone, self.peak = monotone, peak
 
     def __call__(self, step: int, total: int) -> float:
-        frac = min(step / total, 1.0) if total else 0.0
+        frac = fraction_done(step, total)
         if self.monotone:
             self.peak = frac = max(self.peak, frac)
         return frac

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from training.budget import Progress, StepBudget
+from training.budget import Progress, StepBudget, fraction_done
 
 log = logging.getLogger("training")
 
@@ -79,7 +79,7 @@ def warm_cosine(base: float, step: int, total: int, warm: int, floor: float, fra
     """Linear warm-up over `warm` steps, then cosine decay to `floor` x base at `total`
     (or at `frac` = 1 when the caller measures the progress itself, training.budget.Progress)."""
     if frac is None:
-        frac = min(step / total, 1.0) if total else 0.0
+        frac = fraction_done(step, total)
     return base * min(1.0, (step + 1) / warm) * (0.5 * (1 + math.cos(math.pi * frac)) * (1 - floor) + floor)
 
 

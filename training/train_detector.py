@@ -160,12 +160,12 @@ def main(argv=None) -> int:
     try:
         while not run.finished():
             step, total = run.step, run.total
-            frac = step / max(total, 1) if total else 0.0
+            frac = run.progress()
             if frac >= 0.5 and maker2 is None and args.real_fraction > 0:  # fine-tune: more real frames
                 maker.close()
                 maker2 = maker = BatchMaker(args.workers, args.backgrounds, args.real, args.size, args.batch,
                                             min(0.6, args.real_fraction * 2), args.seed + 7, start=step)
-            lr = warm_cosine(args.lr, step, total, warm=500, floor=0.03)
+            lr = warm_cosine(args.lr, step, total, warm=500, floor=0.03, frac=frac)
             opt.learning_rate.assign(lr)
             x, yc, yb = maker.next()
             f, loc = train_step(tf.constant(x.astype(np.float32)), tf.constant(yc), tf.constant(yb))
