@@ -60,3 +60,40 @@ def test_a_checkpoint_of_another_net_is_not_resumed(tmp_path):
     with pytest.raises(SystemExit, match=r"holds a checkpoint of another net: stem 'pool' \(now 'stride2'\), "
                                          r"height 32 \(now 48\); use another --work"):
         train_ocr.check_same_net(tmp_path, taller)
+
+
+def test_bf16_training_keeps_float32_weights_and_a_float32_softmax():
+    """bf16 computes in bfloat16 but its weights, and so checkpoints and the
+    moving average, are the float32 net's, and the CTC loss gets float32 probabilities."""
+    model = build_ocr_model(width=0.25, precision="bf16")
+    assert {v.dtype for v in model.weights} == {"float32"}
+    assert model.output.dtype == "float32"
+    assert model.get_layer("c2").compute_dtype == "bfloat16"
+    plain = build_ocr_model(width=0.25)
+    assert [w.shape for w in model.get_weights()] == [w.shape for w in plain.get_weights()]
+
+
+def test_the_float32_twin_reads_as_the_bf16_net_does():
+    """Export converts the float32 twin: the same weights, the same readings up to bfloat16 rounding."""
+    import numpy as np
+
+    from training.ocr_model import float32_twin
+
+    model = build_ocr_model(width=0.25, precision="bf16", height=48)
+    twin = float32_twin(model, width=0.25, height=48)
+    assert twin.get_layer("c2").compute_dtype == "float32"
+    assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), twin.get_weights()))
+    x = np.random.default_rng(0).uniform(0, 255, (4, 48, INPUT_W, 1)).astype(np.float32)
+    p16, p32 = model(x, training=False).numpy(), twin(x, training=False).numpy()
+    assert np.abs(p16 - p32).max() < 0.05
+    assert (p16.argmax(-1) == p32.argmax(-1)).mean() > 0.9
+
+
+def test_an_unknown_precision_is_refused_by_name(capsys):
+    with pytest.raises(ValueError, match="precision: 'fp16' is not one of float32, bf16"):
+        build_ocr_model(width=0.25, precision="fp16")
+    assert train_ocr.parse_args([]).precision == "float32"
+    assert train_ocr.parse_args(["--precision", "bf16"]).precision == "bf16"
+    with pytest.raises(SystemExit):
+        train_ocr.parse_args(["--precision", "fp16"])
+    assert "--precision: invalid choice: 'fp16'" in capsys.readouterr().err

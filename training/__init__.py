@@ -13,3 +13,7 @@ OCR_WIDTH = 1.5
 # model's 32 and taller inputs, whose characters keep more pixels on loose crops.
 OCR_HEIGHTS = (32, 48, 64)
 OCR_HEIGHT = 32
+# How the OCR net computes while training (training.ocr_model): float32, or
+# bfloat16 with float32 weights (Keras "mixed_bfloat16"), which oneDNN runs on
+# AMX / AVX-512 BF16 where the CPU has them. Export is float32 -> int8 either way.
+OCR_PRECISIONS = ("float32", "bf16")

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from edge.argtypes import fraction, fraction_below_one, positive_float, positive_int
-from training import OCR_HEIGHT, OCR_HEIGHTS, OCR_STEMS, OCR_WIDTH, REPO, SHARED
+from training import OCR_HEIGHT, OCR_HEIGHTS, OCR_PRECISIONS, OCR_STEMS, OCR_WIDTH, REPO, SHARED
 from training.evaluation import rewrite_figures, run_eval, training_command
 from training.loop import Run, begin, check_data_folders, configure_tf, setup_logging, warm_cosine
 
@@ -57,6 +57,10 @@ def parse_args(argv=None):
                    help="first layer: full-resolution conv + max-pool, or a stride-2 conv (faster)")
     p.add_argument("--height", type=int, choices=OCR_HEIGHTS, default=OCR_HEIGHT,
                    help="input height in pixels (width 128): taller keeps more of a loose crop's characters")
+    p.add_argument("--precision", choices=OCR_PRECISIONS, default="float32",
+                   help="how the net computes while training: bf16 = bfloat16 with float32 weights, fast on "
+                        "CPUs with AMX or AVX-512 BF16 (python -m training.bench_train_step --precision bf16 "
+                        "compares); the export is int8 either way")
     p.add_argument("--monotone-lr", action="store_true",
                    help="the cosine learning rate never rises again when the time budget re-plans more steps "
                         "(a machine that speeds up mid-run); default: it follows step / planned total")
@@ -149,9 +153,10 @@ def main(argv=None) -> int:
     log.info("synthetic: %d train, %d validation (%.0f s so far)", len(s_tr_x), n_val, time.time() - t_start)
 
     tf = configure_tf(args.threads, args.seed, inter_op=args.inter_op)
-    from training.ocr_model import build_ocr_model
+    from training.ocr_model import build_ocr_model, float32_twin
 
-    model = build_ocr_model(width=args.width, stem=args.stem, height=args.height)
+    net = {"width": args.width, "stem": args.stem, "height": args.height}
+    model = build_ocr_model(**net, precision=args.precision)
     run = Run(model, args.lr, work, steps=args.steps, minutes=args.minutes, t_start=t_start,
               budget_every=100, budget_warmup=150, ema=args.ema, monotone_lr=args.monotone_lr)
     train_step = make_train_step(tf, model, run.opt)
@@ -225,7 +230,7 @@ def main(argv=None) -> int:
     averaged = {}
     if args.ema:
         # the last weights stay beside the average, for comparison (not shipped)
-        raw = export_int8(model, rep, work / "last_weights_ocr.tflite")
+        raw = export_int8(float32_twin(model, **net), rep, work / "last_weights_ocr.tflite")
         averaged["last_weights"] = {"val_exact_synthetic_float": round(acc_syn, 4),
                                     "val_exact_brcrops_float": round(acc_real, 4),
                                     "val_exact_brcrops_int8": round(int8_accuracy(raw, r_val_x, r_val_y, alphabet), 4),
@@ -237,7 +242,7 @@ def main(argv=None) -> int:
         acc_syn, acc_real = accuracy(s_val_x, s_val_y), accuracy(r_val_x, r_val_y)
         log.info("averaged weights (momentum %s): val exact synthetic %.3f, real (held-out br-crops) %.3f; "
                  "last weights exported to %s", args.ema, acc_syn, acc_real, raw)
-    tfl = export_int8(model, rep, out / "ocr.tflite")
+    tfl = export_int8(float32_twin(model, **net), rep, out / "ocr.tflite")
     (out / "alphabet.txt").write_text(alphabet + "\n")
     int8_syn = int8_accuracy(tfl, s_val_x, s_val_y, alphabet)
     int8_real = int8_accuracy(tfl, r_val_x, r_val_y, alphabet) if r_val_x is not None else float("nan")
@@ -250,7 +255,7 @@ def main(argv=None) -> int:
         "size_kb": round(tfl.stat().st_size / 1024, 1),
         "input": f"1x{args.height}x{INPUT_W}x1",
         "synthetic": args.synthetic, "seed": args.seed, "real_fraction": args.real_fraction,
-        "ema": args.ema, "monotone_lr": args.monotone_lr, **averaged,
+        "ema": args.ema, "monotone_lr": args.monotone_lr, "precision": args.precision, **averaged,
         "command": training_command("training.train_ocr", argv),
     }
     evals = {}
@@ -343,6 +348,8 @@ def write_card(out: Path, figures: dict, evals: dict) -> None:
     cmd = figures["command"]
     averaging, last_rows = "", ""
     schedule = " (on the largest fraction done so far: never rising again)" if figures.get("monotone_lr") else ""
+    if figures.get("precision", "float32") != "float32":
+        schedule += f", computing in {figures['precision']} (float32 weights)"
     if figures.get("ema"):
         last = figures["last_weights"]
         averaging = (f"\n  the exported weights a moving average of the weights (momentum {figures['ema']} per step,"
