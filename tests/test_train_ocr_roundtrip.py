@@ -55,6 +55,7 @@ def test_a_taller_input_trained_in_bf16_exports_and_reads_through_the_runtime_re
     assert tuple(interp.get_input_details()[0]["shape"]) == (1, 48, 128, 1)
     card = (out / "MODEL_CARD.md").read_text()
     assert "1x48x128x1" in card and "computing in bf16 (float32 weights)" in card
+    assert "| set | bf16 | int8 |" in card  # its validation figures are the bf16 net's
     reading = TfliteReader(out / "ocr.tflite", out / "alphabet.txt", num_threads=1).read(
         np.random.default_rng(0).integers(0, 255, (40, 160), dtype=np.uint8))
     assert 0.0 <= reading.confidence <= 1.0 and len(reading.char_confidences) == len(reading.text)

@@ -155,7 +155,7 @@ def main(argv=None) -> int:
     tf = configure_tf(args.threads, args.seed, inter_op=args.inter_op)
     from training.ocr_model import build_ocr_model, float32_twin
 
-    net = {"width": args.width, "stem": args.stem, "height": args.height}
+    net = net_options(args)
     model = build_ocr_model(**net, precision=args.precision)
     run = Run(model, args.lr, work, steps=args.steps, minutes=args.minutes, t_start=t_start,
               budget_every=100, budget_warmup=150, ema=args.ema, monotone_lr=args.monotone_lr)
@@ -272,10 +272,16 @@ def main(argv=None) -> int:
 NET_FILE = "net.json"
 
 
+def net_options(args) -> dict:
+    """build_ocr_model's options that make the net (its weights' meaning); --precision
+    is not one: a float32 and a bf16 run share weights, checkpoints and export."""
+    return {"width": args.width, "stem": args.stem, "height": args.height}
+
+
 def check_same_net(work: Path, args) -> None:
     """Refuse to resume a checkpoint of another net: a different height or stem
     has the same weight shapes, so it would load silently and train nonsense."""
-    net = {"width": args.width, "stem": args.stem, "height": args.height}
+    net = net_options(args)
     path = work / NET_FILE
     if path.exists():
         was = json.loads(path.read_text())
@@ -348,8 +354,10 @@ def write_card(out: Path, figures: dict, evals: dict) -> None:
     cmd = figures["command"]
     averaging, last_rows = "", ""
     schedule = " (on the largest fraction done so far: never rising again)" if figures.get("monotone_lr") else ""
+    compute = "float"  # the validation column: how the trained net computed, before int8
     if figures.get("precision", "float32") != "float32":
         schedule += f", computing in {figures['precision']} (float32 weights)"
+        compute = figures["precision"]
     if figures.get("ema"):
         last = figures["last_weights"]
         averaging = (f"\n  the exported weights a moving average of the weights (momentum {figures['ema']} per step,"
@@ -391,7 +399,7 @@ Made by this repository's own code; no pretrained weights, nothing downloaded.
 - **Size:** {figures['size_kb']} KB.
 
 ## Validation (not real-world figures)
-| set | float | int8 |
+| set | {compute} | int8 |
 |---|---|---|
 | synthetic held-out | {figures['val_exact_synthetic_float']:.3f} | {figures['val_exact_synthetic_int8']:.3f} |
 | br-crops held-out 10 % (real) | {figures['val_exact_brcrops_float']:.3f} | {figures['val_exact_brcrops_int8']:.3f} |{last_rows}
