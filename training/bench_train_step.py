@@ -7,7 +7,7 @@ model's accuracy) follows this figure. Compare TensorFlow's kernels with
 `TF_ENABLE_ONEDNN_OPTS=0 python -m training.bench_train_step` (the trainers
 turn oneDNN on unless the variable is set), and TensorFlow's op scheduling with
 `--inter-op 1` (train_ocr's --inter-op, default 2), and bfloat16 compute with
-`--precision bf16` (fast only where the CPU has AMX or AVX-512 BF16).
+`--precision bf16` (measured faster on a CPU with AMX and AVX-512 BF16).
 """
 
 from __future__ import annotations

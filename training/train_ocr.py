@@ -58,9 +58,9 @@ def parse_args(argv=None):
     p.add_argument("--height", type=int, choices=OCR_HEIGHTS, default=OCR_HEIGHT,
                    help="input height in pixels (width 128): taller keeps more of a loose crop's characters")
     p.add_argument("--precision", choices=OCR_PRECISIONS, default="float32",
-                   help="how the net computes while training: bf16 = bfloat16 with float32 weights, fast on "
-                        "CPUs with AMX or AVX-512 BF16 (python -m training.bench_train_step --precision bf16 "
-                        "compares); the export is int8 either way")
+                   help="how the net computes while training: bf16 = bfloat16 with float32 weights, a third "
+                        "faster on a CPU with AMX and AVX-512 BF16 (python -m training.bench_train_step "
+                        "--precision bf16 compares); the export is int8 either way")
     p.add_argument("--monotone-lr", action="store_true",
                    help="the cosine learning rate never rises again when the time budget re-plans more steps "
                         "(a machine that speeds up mid-run); default: it follows step / planned total")
