@@ -63,7 +63,7 @@ def build_ocr_model(width: float = 1.0, n_classes: int = len(ALPHABET) + 1,
         x = _conv(x, c(24), name="c1", strides=(2, 2), dtype=dt)  # H/2 x 64 (16 x 64 at H 32)
     else:
         x = _conv(x, c(24), name="c1", dtype=dt)
-        x = pool((2, 2))(x)              # H/2 x 64
+        x = pool((2, 2))(x)  # H/2 x 64
     x = _conv(x, c(48), name="c2", dtype=dt)
     x = pool((2, 2))(x)  # H/4 x 32
     x = _conv(x, c(64), name="c3", dtype=dt)
