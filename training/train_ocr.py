@@ -41,6 +41,9 @@ def parse_args(argv=None):
     p.add_argument("--batch", type=positive_int, default=64)
     p.add_argument("--lr", type=positive_float, default=2e-3)
     p.add_argument("--real-fraction", type=fraction, default=0.12, help="share of each batch from real crops")
+    p.add_argument("--real-recut", type=fraction, default=0.0, metavar="F",
+                   help="cut each real crop again from a box whose sides move out by up to F or in by up to "
+                        "F/3 of its size (training.ocr_data.recut); 0 = the crops as labelled")
     # The defaults are the options that made the shipped model (its card's command; a test checks).
     p.add_argument("--seed", type=int, default=3)
     p.add_argument("--us-extra-faces", type=fraction, default=0.35, metavar="P",
@@ -130,7 +133,7 @@ def main(argv=None) -> int:
     t_start, work = begin(args.work)
     check_same_net(work, args)
 
-    from training.ocr_data import RenderOptions, is_held_out, real_crops, synthetic_set
+    from training.ocr_data import RenderOptions, is_held_out, real_crops, recut, synthetic_set
     from training.ocr_model import ALPHABET, INPUT_W
 
     alphabet = ALPHABET
@@ -184,7 +187,7 @@ def main(argv=None) -> int:
         x, y = s_tr_x[i], s_tr_y[i]
         if n_real:
             j = rng.integers(0, len(r_tr_x), n_real)
-            rx = r_tr_x[j].astype(np.float32)
+            rx = recut(r_tr_x[j], rng, args.real_recut).astype(np.float32)
             # cheap photometric jitter so the few real crops are not memorised
             rx = rx * rng.uniform(0.6, 1.3, (n_real, 1, 1)) + rng.uniform(-30, 30, (n_real, 1, 1))
             rx += rng.normal(0, 4, rx.shape)
@@ -255,7 +258,8 @@ def main(argv=None) -> int:
         "size_kb": round(tfl.stat().st_size / 1024, 1),
         "input": f"1x{args.height}x{INPUT_W}x1",
         "synthetic": args.synthetic, "seed": args.seed, "real_fraction": args.real_fraction,
-        "ema": args.ema, "monotone_lr": args.monotone_lr, "precision": args.precision, **averaged,
+        "real_recut": args.real_recut, "ema": args.ema, "monotone_lr": args.monotone_lr,
+        "precision": args.precision, **averaged,
         "command": training_command("training.train_ocr", argv),
     }
     evals = {}
@@ -354,6 +358,8 @@ def write_card(out: Path, figures: dict, evals: dict) -> None:
     cmd = figures["command"]
     averaging, last_rows = "", ""
     schedule = " (on the largest fraction done so far: never rising again)" if figures.get("monotone_lr") else ""
+    recut_note = (f",\n  each cut again with its sides moved out by up to {figures['real_recut']:.0%} or in by a third of that"
+                  if figures.get("real_recut") else "")
     compute = "float"  # the validation column: how the trained net computed, before int8
     if figures.get("precision", "float32") != "float32":
         schedule += f", computing in {figures['precision']} (float32 weights)"
@@ -387,7 +393,7 @@ Made by this repository's own code; no pretrained weights, nothing downloaded.
   output uint8 softmax 1x1x32x37 (classes `alphabet.txt` + CTC blank last). Full-integer int8 (TFLite builtins int8).
 - **Data:** {figures['synthetic']} synthetic crops rendered by training/plate_render.py + training/degrade.py
   (US-style, CZ, SK, DE, UK, ES, BR, BR Mercosur, generic EU; fonts from Debian packages; seed {figures['seed']}),
-  plus {figures['real_fraction']:.0%} of each batch from real Brazilian crops `../shared/train/br-crops`
+  plus {figures['real_fraction']:.0%} of each batch from real Brazilian crops `../shared/train/br-crops`{recut_note}
   (90 % of them; 10 % held out for validation, split by file-name hash).
   The model never saw the evaluation sets below. (The daemon's reader settings were
   chosen with them in view: the second look's recrops and threshold, and the Tesseract
