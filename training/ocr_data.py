@@ -176,18 +176,13 @@ def recut(imgs: np.ndarray, rng: np.random.Generator, loose: float, tight: float
     `loose` or in by up to `tight` (default loose / 3) of the crop's size, the
     new border repeating the old edge. A detector's box wanders from frame to
     frame; the few real crops are otherwise seen at one framing only and learnt
-    by heart. Inward moves stay small so no outer character is cut off."""
+    by heart. Inward moves stay small so no outer character is cut off. The cut
+    is the daemon's own (edge.second_look.Recrop, then the reader's stretch)."""
     if loose <= 0:
         return imgs
+    from edge.second_look import Recrop
+
     tight = loose / 3 if tight is None else tight
     n, h, w = imgs.shape
-    # per crop and side: how far the side moves outwards, as a fraction of the crop
-    out = rng.uniform(-tight, loose, (n, 4))  # left, top, right, bottom
-    x0, y0 = -out[:, 0] * w, -out[:, 1] * h
-    x1, y1 = w + out[:, 2] * w, h + out[:, 3] * h
-    sx, sy = w / (x1 - x0), h / (y1 - y0)
-    res = np.empty_like(imgs)
-    for i in range(n):  # a handful per batch; each warp is one OpenCV call
-        m = np.array([[sx[i], 0.0, -x0[i] * sx[i]], [0.0, sy[i], -y0[i] * sy[i]]], np.float32)
-        res[i] = cv2.warpAffine(imgs[i], m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    return res
+    cuts = rng.uniform(-loose, tight, (n, 4))  # per crop: left, top, right, bottom; < 0 pads that side
+    return np.stack([to_model_input(Recrop(*c).apply(img), (w, h)) for img, c in zip(imgs, cuts)])
