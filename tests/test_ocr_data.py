@@ -54,10 +54,12 @@ def test_a_taller_input_renders_and_caches_its_own_chunks(tmp_path):
 @pytest.mark.parametrize("options, n, global_name", [
     (ocr_data.RenderOptions(us_extra_faces=1.0), 40, "US_EXTRA_FACE_P"),  # ~16 of 40 crops are US plates
     (ocr_data.RenderOptions(narrow_wm=1.0), 200, "NARROW_WM_SCALE"),
+    (ocr_data.RenderOptions(emboss=1.0), 10, "EMBOSS_P"),
+    (ocr_data.RenderOptions(glyph_vary=1.0), 10, "GLYPH_VARY_P"),
 ])
 def test_each_renderer_option_reaches_the_rendering_workers_and_names_its_own_chunks(tmp_path, options, n,
                                                                                       global_name):
-    """--us-extra-faces and --narrow-wm change what the worker processes draw, so their crops get
+    """--us-extra-faces, --narrow-wm, --emboss and --glyph-vary change what the worker processes draw, so their crops get
     their own cache names and the default's cache is neither reused for them nor overwritten."""
     from training import plate_render
 

@@ -449,3 +449,40 @@ def test_setup_installs_every_font_package_the_renderer_needs() -> None:
     setup = (Path(__file__).resolve().parents[1] / "scripts" / "setup.sh").read_text()
     apt = set(re.search(r'^APT_PKGS="([^"]*)"', setup, re.M).group(1).split())
     assert set(fonts.DEBIAN_PACKAGES) <= apt, set(fonts.DEBIAN_PACKAGES) - apt
+
+
+def test_an_embossed_serial_is_lit_from_above():
+    """--emboss: raised characters show a bright rim above and a dark one below."""
+    region = np.full((40, 60, 3), 128.0, np.float32)
+    mask = np.zeros((40, 60), np.float32)
+    mask[10:30, 20:40] = 1.0
+    lit_from_above = 0
+    for seed in range(20):
+        r = region.copy()
+        plate_render._emboss(r, mask, np.random.default_rng(seed))
+        above, below = r[7:10, 22:38].mean(), r[30:33, 22:38].mean()
+        lit_from_above += above > 128 > below
+    assert lit_from_above >= 18
+
+
+def test_a_reweighed_serial_is_bolder_or_lighter():
+    mask = np.zeros((60, 60), np.float32)
+    mask[10:50, 25:35] = 1.0  # a 10 px stem
+    widths = {int(plate_render._reweigh(mask, np.random.default_rng(s))[30].sum()) for s in range(20)}
+    assert widths == {6, 8, 12, 14}
+
+
+@pytest.mark.parametrize("share", ["EMBOSS_P", "GLYPH_VARY_P"])
+def test_serial_variations_keep_the_label_and_are_off_by_default(monkeypatch, share):
+    """At the default 0 the renderer draws exactly what it drew before the option existed
+    (no random draw is spent on it); at 1 every serial changes and no label does."""
+    plates = [(s, layout) for s in range(6) for layout in ("US", "CZ", "BR")]
+    assert getattr(plate_render, share) == 0.0
+    flat = [render_plate(np.random.default_rng(s), layout) for s, layout in plates]
+    monkeypatch.setattr(plate_render, share, 1.0)
+    varied = [render_plate(np.random.default_rng(s), layout) for s, layout in plates]
+    assert [p.text for p in varied] == [p.text for p in flat]
+    assert all(not np.array_equal(a.image, b.image) for a, b in zip(varied, flat))
+    monkeypatch.setattr(plate_render, share, 0.0)
+    again = [render_plate(np.random.default_rng(s), layout) for s, layout in plates]
+    assert all(np.array_equal(a.image, b.image) for a, b in zip(again, flat))

@@ -95,6 +95,14 @@ def test_renderer_shares_outside_0_to_1_are_usage_errors(capsys):
     with pytest.raises(SystemExit):
         parse_args(["--narrow-wm", "-0.5"])
     assert "argument --narrow-wm: expected a number from 0 to 1, got '-0.5'" in capsys.readouterr().err
+    assert parse_args(["--emboss", "0.5"]).emboss == 0.5 and parse_args([]).emboss == 0.0
+    with pytest.raises(SystemExit):
+        parse_args(["--emboss", "2"])
+    assert "argument --emboss: expected a number from 0 to 1, got '2'" in capsys.readouterr().err
+    assert parse_args(["--glyph-vary", "1"]).glyph_vary == 1.0 and parse_args([]).glyph_vary == 0.0
+    with pytest.raises(SystemExit):
+        parse_args(["--glyph-vary", "-1"])
+    assert "argument --glyph-vary: expected a number from 0 to 1, got '-1'" in capsys.readouterr().err
 
 
 def test_the_documented_command_has_the_options_that_made_the_shipped_model():
@@ -271,3 +279,55 @@ def test_with_ema_the_command_exports_the_average_and_keeps_the_last_weights_bes
         interp.invoke()
         outputs.append(interp.get_tensor(interp.get_output_details()[0]["index"]).astype(int))
     assert np.abs(outputs[0] - outputs[1]).sum() > 0  # two different sets of weights
+
+
+def test_weight_decay_shrinks_the_conv_kernels_but_not_batch_norm_or_biases(tmp_path):
+    """AdamW-style decay: with a zero gradient Adam moves nothing, so what moves is the decay,
+    lr * weight_decay of each kernel, while batch-norm scales and offsets and biases stay."""
+    import time
+
+    import keras
+    import tensorflow as tf
+
+    from training.loop import Run
+
+    inp = keras.Input((4,))
+    out = keras.layers.Dense(2, name="head")(keras.layers.BatchNormalization(name="d_bn")(
+        keras.layers.Dense(3, name="d")(inp)))
+    model = keras.Model(inp, out)
+    model.get_layer("d_bn").gamma.assign(np.full(3, 1.5, np.float32))
+    model.get_layer("head").bias.assign(np.ones(2, np.float32))
+    before = {v.path: v.numpy().copy() for v in model.trainable_variables}
+    run = Run(model, 0.1, tmp_path, steps=1, minutes=1.0, t_start=time.time(), weight_decay=0.5)
+    run.opt.apply_gradients([(tf.zeros_like(v), v) for v in model.trainable_variables])
+    after = {v.path: v.numpy() for v in model.trainable_variables}
+    for path in ("d/kernel", "head/kernel"):
+        np.testing.assert_allclose(after[path], before[path] * (1 - 0.1 * 0.5), rtol=1e-6)
+    for path in ("d/bias", "d_bn/gamma", "d_bn/beta", "head/bias"):
+        np.testing.assert_array_equal(after[path], before[path])
+
+
+def test_dropout_is_for_training_only_and_the_exported_twin_has_none():
+    import keras
+
+    from training.ocr_model import build_ocr_model, float32_twin
+
+    model = build_ocr_model(width=0.25, dropout=0.5)
+    assert [layer.rate for layer in model.layers if isinstance(layer, keras.layers.Dropout)] == [0.5]
+    twin = float32_twin(model, width=0.25)
+    assert not any(isinstance(layer, keras.layers.Dropout) for layer in twin.layers)
+    x = np.random.default_rng(0).uniform(0, 255, (2, 32, 128, 1)).astype(np.float32)
+    np.testing.assert_allclose(model(x, training=False).numpy(), twin(x, training=False).numpy(), atol=1e-6)
+    assert not np.allclose(model(x, training=True).numpy(), model(x, training=True).numpy())
+
+
+@pytest.mark.parametrize("option, value, expected", [
+    ("--weight-decay", "-0.1", "a number from 0 to 1"), ("--dropout", "1", "a number from 0 to below 1"),
+])
+def test_regulariser_strengths_out_of_range_are_usage_errors(capsys, option, value, expected):
+    from training.train_ocr import parse_args
+
+    assert (parse_args([]).weight_decay, parse_args([]).dropout) == (0.0, 0.0)
+    with pytest.raises(SystemExit):
+        parse_args([option, value])
+    assert f"argument {option}: expected {expected}, got '{value}'" in capsys.readouterr().err

@@ -91,18 +91,23 @@ class Run:
     runs) and the total follows the machine's speed (training.budget).
     `ema` > 0 keeps an exponential moving average of the weights in the
     optimizer (checkpointed with it) for `use_averaged_weights`.
+    `weight_decay` > 0 shrinks the conv weights by lr * weight_decay a step (AdamW).
     `monotone_lr`: `progress()` never goes back when the total is re-planned
     larger (training.budget.Progress); its peak is checkpointed.
     """
 
     def __init__(self, model, lr: float, work: Path, *, steps: int, minutes: float, t_start: float,
                  budget_every: int = 50, budget_warmup: int = 60, ema: float = 0.0,
-                 monotone_lr: bool = False) -> None:
+                 monotone_lr: bool = False, weight_decay: float = 0.0) -> None:
         import tensorflow as tf
 
         self.model = model
-        self.opt = (tf.keras.optimizers.Adam(learning_rate=lr, use_ema=True, ema_momentum=ema) if ema > 0
-                    else tf.keras.optimizers.Adam(learning_rate=lr))
+        kw = {"use_ema": True, "ema_momentum": ema} if ema > 0 else {}
+        if weight_decay > 0:  # decoupled (AdamW); not on batch-norm scales and offsets or biases
+            kw["weight_decay"] = weight_decay
+        self.opt = tf.keras.optimizers.Adam(learning_rate=lr, **kw)
+        if weight_decay > 0:
+            self.opt.exclude_from_weight_decay(var_names=["gamma", "beta", "bias"])
         self.opt.build(model.trainable_variables)  # create slots now so a resume restores them
         self._step = tf.Variable(0, dtype=tf.int64, trainable=False)
         self._total = tf.Variable(steps, dtype=tf.int64, trainable=False)

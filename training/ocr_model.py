@@ -44,10 +44,12 @@ POLICIES = {"float32": "float32", "bf16": "mixed_bfloat16"}
 
 
 def build_ocr_model(width: float = 1.0, n_classes: int = len(ALPHABET) + 1,
-                    stem: str = "pool", height: int = INPUT_H, precision: str = "float32") -> keras.Model:
+                    stem: str = "pool", height: int = INPUT_H, precision: str = "float32",
+                    dropout: float = 0.0) -> keras.Model:
     """CRNN-without-RNN. `width` scales channel counts (tests use a tiny one);
     `height` is the input's, the width always INPUT_W (32 CTC steps); `precision`
-    how it computes while training (export wants "float32", see float32_twin)."""
+    how it computes while training (export wants "float32", see float32_twin);
+    `dropout` a training-time regulariser with no weights (float32_twin leaves it out)."""
     if precision not in OCR_PRECISIONS:
         raise ValueError(f"precision: {precision!r} is not one of {', '.join(OCR_PRECISIONS)}")
     dt = POLICIES[precision]
@@ -78,6 +80,8 @@ def build_ocr_model(width: float = 1.0, n_classes: int = len(ALPHABET) + 1,
     # a wider view along the plate (receptive field ~15 of 32 steps) lets the
     # head tell the registration from stickers and logos beside it
     x = _conv(x, c(128), kernel=(1, 3), dilation=(1, 4), name="s3", dtype=dt)
+    if dropout:  # training only: the exported (inference) graph has no dropout op
+        x = layers.Dropout(dropout, dtype=dt)(x)
     x = layers.Conv2D(n_classes, (1, 1), name="logits", dtype=dt)(x)
     out = layers.Softmax(axis=-1, name="probs", dtype="float32")(x)
     return keras.Model(inp, out, name="plate_ocr")

@@ -87,7 +87,16 @@ US_FACES = ("gothic_c", "gothic_d", "gothic_e", "gothic_b", "din", "narrow_bold"
             "sans_cond_bold", "lib_mono_bold", "gothic_em")
 US_EXTRA_FACES = ("nimbus_narrow_bold", "mono_slab_bold", "schoolbook_bold", "geometric_demi",
                   "tall_cond_bold", "roboto_cond_bold")
-# Share of US plates whose serial is in one of US_EXTRA_FACES: 0 (retrain 11's renderer)
+# Share of plates whose serial is embossed: raised characters lit from one side show a
+# bright rim on the lit side and a dark one opposite, as on most US plates and older EU
+# ones; flat paint otherwise. 0 (retrain 42's renderer, no draw at all) unless training
+# sets it (python -m training.train_ocr --emboss P).
+EMBOSS_P = 0.0
+# Share of plates whose serial is drawn in another weight and condensed (_reweigh; its
+# width times 0.65-1): 0 (retrain 42's renderer) unless training sets it
+# (python -m training.train_ocr --glyph-vary P).
+GLYPH_VARY_P = 0.0
+# Share of plates whose serial is in one of US_EXTRA_FACES: 0 (retrain 11's renderer)
 # unless training sets it (python -m training.train_ocr --us-extra-faces P, default 0.35).
 US_EXTRA_FACE_P = 0.0
 _STICKER_TEXT = [
@@ -263,15 +272,20 @@ def _paint(canvas: np.ndarray, mask: np.ndarray, color) -> None:
 
 def _place_line(canvas: np.ndarray, tokens, family, color, box, rng, spacing=1.0,
                 align="center", emblem_style="shield", shadow=True, serif_i=False, glyphs=None,
-                narrow=None):
-    """Render a token line scaled into box=(x0,y0,x1,y1) of the float canvas."""
+                narrow=None, serial=False):
+    """Render a token line scaled into box=(x0,y0,x1,y1) of the float canvas.
+    A `serial` (the plate's registration) is drawn bolder or lighter and
+    condensed on GLYPH_VARY_P of plates, and embossed on EMBOSS_P."""
     x0, y0, x1, y1 = box
     mask, emblems = _text_line(tokens, family, rng, spacing, serif_i=serif_i, glyphs=glyphs,
                                narrow=narrow)
     bh, bw = y1 - y0, x1 - x0
+    squeeze = rng.uniform(0.85, 1.15)
+    if serial and GLYPH_VARY_P > 0 and rng.random() < GLYPH_VARY_P:
+        mask = _reweigh(mask, rng)
+        squeeze *= rng.uniform(0.65, 1.0)
     mh, mw = mask.shape
     scale_h = bh / mh
-    squeeze = rng.uniform(0.85, 1.15)
     tw = min(bw, int(mw * scale_h * squeeze))
     th = bh
     if tw < 4 or th < 4:
@@ -285,12 +299,38 @@ def _place_line(canvas: np.ndarray, tokens, family, color, box, rng, spacing=1.0
         sh[d:, d:] = small[:-d, :-d]
         _paint(region, sh * 0.5, (0, 0, 0))
     _paint(region, small, color)
+    if serial and EMBOSS_P > 0 and rng.random() < EMBOSS_P:
+        _emboss(region, small, rng)
     sx, sy = tw / mw, th / mh
     for ex0, ey0, ex1, ey1 in emblems:
         a, b = int(ox + ex0 * sx), int(y0 + ey0 * sy)
         c, d = int(ox + ex1 * sx), int(y0 + ey1 * sy)
         _draw_emblem(canvas, (a, b, c, d), rng, emblem_style)
     return (ox, y0, ox + tw, y0 + th)
+
+
+def _reweigh(mask: np.ndarray, rng) -> np.ndarray:
+    """The line's strokes 2-4 px (at the ~72 px drawing size, about a sixth to a third
+    of a stem) bolder or lighter: plate dies come in more weights than our fonts."""
+    k = int(rng.integers(1, 3))
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * k + 1, 2 * k + 1))
+    return cv2.dilate(mask, kernel) if rng.random() < 0.5 else cv2.erode(mask, kernel)
+
+
+def _emboss(region: np.ndarray, mask: np.ndarray, rng) -> None:
+    """Light raised characters (in place): the mask's slope along the light's direction,
+    bright where the edge faces the light and dark where it faces away. The light
+    comes mostly from above; the rim is 2-6 % of the text's height."""
+    th = mask.shape[0]
+    r = max(0.7, th * rng.uniform(0.02, 0.06))
+    soft = cv2.GaussianBlur(mask, (0, 0), r)
+    ang = rng.normal(-np.pi / 2, 0.6)  # image y points down: -pi/2 is light from above
+    dx, dy = np.cos(ang) * r, np.sin(ang) * r
+    moved = cv2.warpAffine(soft, np.float32([[1, 0, dx], [0, 1, dy]]), (soft.shape[1], soft.shape[0]),
+                           borderMode=cv2.BORDER_REPLICATE)
+    rim = (moved - soft) * rng.uniform(150, 400)
+    region += rim[..., None]
+    np.clip(region, 0, 255, out=region)
 
 
 def _draw_emblem(canvas, box, rng, style):
@@ -390,7 +430,7 @@ def _eu_plate(rng, tokens, code, family, bg=(235, 235, 235), fg=(25, 25, 25),
     _border(canvas, rng)
     margin_y = int(h * rng.uniform(0.1, 0.17))
     box = (x0 + int(w * 0.01), margin_y, w - int(w * 0.03), h - margin_y)
-    tb = _place_line(canvas, tokens, family, _jitter(fg, rng, 15), box, rng,
+    tb = _place_line(canvas, tokens, family, _jitter(fg, rng, 15), box, rng, serial=True,
                      spacing=rng.uniform(0.95, 1.2), emblem_style=emblem_style, glyphs=glyphs,
                      narrow=narrow)
     return canvas, tb
@@ -477,7 +517,7 @@ def plate_br(rng):
     fam = rng.choice(["din", "sans_cond_bold", "narrow_bold", "gothic_d"])
     tb = _place_line(canvas, tokens, fam, _jitter((25, 25, 25), rng, 15),
                      (int(w * 0.05), int(h * 0.26), int(w * 0.95), int(h * 0.92)), rng,
-                     spacing=rng.uniform(0.95, 1.15))
+                     spacing=rng.uniform(0.95, 1.15), serial=True)
     return canvas, tokens, tb
 
 
@@ -902,7 +942,7 @@ def plate_us(rng, backgrounds=None):
     box = (x0, int(h * (yc - th / 2)), x1, int(h * (yc + th / 2)))
     serif_i = rng.random() < US_SERIF_I_P
     narrow = _narrow_wm(rng, fam, NARROW_WM_P["US"] * NARROW_WM_SCALE)
-    tb = _place_line(canvas, tokens, fam, fg, box, rng, spacing=rng.uniform(0.95, 1.3), emblem_style=style,
+    tb = _place_line(canvas, tokens, fam, fg, box, rng, spacing=rng.uniform(0.95, 1.3), emblem_style=style, serial=True,
                      serif_i=serif_i, glyphs=glyphs, narrow=narrow)
     # clutter around the text (never inside tb): stickers, side words/logos, dealer frame
     if on["stickers"]:

@@ -64,6 +64,16 @@ def parse_args(argv=None):
                    help="how the net computes while training: bf16 = bfloat16 with float32 weights, a third "
                         "faster on a CPU with AMX and AVX-512 BF16 (python -m training.bench_train_step "
                         "--precision bf16 compares); the export is int8 either way")
+    p.add_argument("--emboss", type=fraction, default=0.0, metavar="P",
+                   help="share of plates whose serial is embossed (raised, lit from one side); 0 = flat paint, "
+                        "as retrains 1-42")
+    p.add_argument("--glyph-vary", type=fraction, default=0.0, metavar="P",
+                   help="share of plates whose serial is drawn bolder or lighter and condensed; 0 = the fonts "
+                        "as they are, as retrains 1-42")
+    p.add_argument("--weight-decay", type=fraction, default=0.0, metavar="W",
+                   help="decoupled weight decay (AdamW) on the conv weights; 0 = plain Adam, as retrains 1-42")
+    p.add_argument("--dropout", type=fraction_below_one, default=0.0, metavar="P",
+                   help="dropout on the sequence features before the logits while training; 0 = none, as retrains 1-42")
     p.add_argument("--monotone-lr", action="store_true",
                    help="the cosine learning rate never rises again when the time budget re-plans more steps "
                         "(a machine that speeds up mid-run); default: it follows step / planned total")
@@ -140,7 +150,7 @@ def main(argv=None) -> int:
     size = (INPUT_W, args.height)
     imgs, labs = synthetic_set(str(work / "cache"), args.synthetic, args.chunk, args.seed, alphabet,
                                args.backgrounds, workers=max(1, args.threads),
-                               options=RenderOptions(args.us_extra_faces, args.narrow_wm), size=size)
+                               options=RenderOptions(args.us_extra_faces, args.narrow_wm, args.emboss, args.glyph_vary), size=size)
     n_val = min(2000, len(imgs) // 10)
     s_val_x, s_val_y = imgs[:n_val], labs[:n_val]
     s_tr_x, s_tr_y = imgs[n_val:], labs[n_val:]
@@ -159,9 +169,10 @@ def main(argv=None) -> int:
     from training.ocr_model import build_ocr_model, float32_twin
 
     net = net_options(args)
-    model = build_ocr_model(**net, precision=args.precision)
+    model = build_ocr_model(**net, precision=args.precision, dropout=args.dropout)
     run = Run(model, args.lr, work, steps=args.steps, minutes=args.minutes, t_start=t_start,
-              budget_every=100, budget_warmup=150, ema=args.ema, monotone_lr=args.monotone_lr)
+              budget_every=100, budget_warmup=150, ema=args.ema, monotone_lr=args.monotone_lr,
+              weight_decay=args.weight_decay)
     train_step = make_train_step(tf, model, run.opt)
 
     @tf.function(reduce_retracing=True)
@@ -259,6 +270,7 @@ def main(argv=None) -> int:
         "input": f"1x{args.height}x{INPUT_W}x1",
         "synthetic": args.synthetic, "seed": args.seed, "real_fraction": args.real_fraction,
         "real_recut": args.real_recut, "ema": args.ema, "monotone_lr": args.monotone_lr,
+        "emboss": args.emboss, "glyph_vary": args.glyph_vary, "weight_decay": args.weight_decay, "dropout": args.dropout,
         "precision": args.precision, **averaged,
         "command": training_command("training.train_ocr", argv),
     }
