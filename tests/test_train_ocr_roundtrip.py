@@ -258,10 +258,12 @@ def test_a_monotone_schedule_keeps_its_peak_over_a_resume(tmp_path):
 
 @pytest.mark.slow
 def test_with_ema_the_command_exports_the_average_and_keeps_the_last_weights_beside_it(tmp_path):
+    """... and the card names each option the run was made with."""
     out, work = tmp_path / "out", tmp_path / "work"
     proc = subprocess.run(
         [sys.executable, "-m", "training.train_ocr", "--tiny", "--ema", "0.9", "--monotone-lr", "--work", str(work),
-         "--out", str(out), "--threads", "2"],
+         "--out", str(out), "--threads", "2", "--dropout", "0.2", "--weight-decay", "0.01", "--emboss", "0.5",
+         "--glyph-vary", "0.25"],
         cwd=REPO, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     figures = json.loads((out / "training_figures.json").read_text())["figures"]
@@ -270,7 +272,11 @@ def test_with_ema_the_command_exports_the_average_and_keeps_the_last_weights_bes
     assert last == work / "last_weights_ocr.tflite"
     assert "moving average of the weights (momentum 0.9" in (out / "MODEL_CARD.md").read_text()
     assert figures["monotone_lr"] is True and "--monotone-lr" in figures["command"]
-    assert "cosine decay (on the largest fraction done so far" in (out / "MODEL_CARD.md").read_text()
+    card = (out / "MODEL_CARD.md").read_text()
+    assert "cosine decay (on the largest fraction done so far" in card
+    assert "dropout 0.2 on the sequence features, weight decay 0.01" in card
+    assert "50% of serials embossed, 25% of serials bolder or lighter and condensed" in card
+    assert (figures["dropout"], figures["weight_decay"], figures["emboss"], figures["glyph_vary"]) == (0.2, 0.01, 0.5, 0.25)
     outputs = []
     for model in (out / "ocr.tflite", last):
         interp = load_interpreter(model, num_threads=1)

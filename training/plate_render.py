@@ -942,8 +942,8 @@ def plate_us(rng, backgrounds=None):
     box = (x0, int(h * (yc - th / 2)), x1, int(h * (yc + th / 2)))
     serif_i = rng.random() < US_SERIF_I_P
     narrow = _narrow_wm(rng, fam, NARROW_WM_P["US"] * NARROW_WM_SCALE)
-    tb = _place_line(canvas, tokens, fam, fg, box, rng, spacing=rng.uniform(0.95, 1.3), emblem_style=style, serial=True,
-                     serif_i=serif_i, glyphs=glyphs, narrow=narrow)
+    tb = _place_line(canvas, tokens, fam, fg, box, rng, spacing=rng.uniform(0.95, 1.3), emblem_style=style,
+                     serif_i=serif_i, glyphs=glyphs, narrow=narrow, serial=True)
     # clutter around the text (never inside tb): stickers, side words/logos, dealer frame
     if on["stickers"]:
         _us_stickers(canvas, tb, rng)

@@ -150,7 +150,8 @@ def main(argv=None) -> int:
     size = (INPUT_W, args.height)
     imgs, labs = synthetic_set(str(work / "cache"), args.synthetic, args.chunk, args.seed, alphabet,
                                args.backgrounds, workers=max(1, args.threads),
-                               options=RenderOptions(args.us_extra_faces, args.narrow_wm, args.emboss, args.glyph_vary), size=size)
+                               options=RenderOptions(args.us_extra_faces, args.narrow_wm, args.emboss,
+                                                     args.glyph_vary), size=size)
     n_val = min(2000, len(imgs) // 10)
     s_val_x, s_val_y = imgs[:n_val], labs[:n_val]
     s_tr_x, s_tr_y = imgs[n_val:], labs[n_val:]
@@ -270,7 +271,8 @@ def main(argv=None) -> int:
         "input": f"1x{args.height}x{INPUT_W}x1",
         "synthetic": args.synthetic, "seed": args.seed, "real_fraction": args.real_fraction,
         "real_recut": args.real_recut, "ema": args.ema, "monotone_lr": args.monotone_lr,
-        "emboss": args.emboss, "glyph_vary": args.glyph_vary, "weight_decay": args.weight_decay, "dropout": args.dropout,
+        "emboss": args.emboss, "glyph_vary": args.glyph_vary, "weight_decay": args.weight_decay,
+        "dropout": args.dropout,
         "precision": args.precision, **averaged,
         "command": training_command("training.train_ocr", argv),
     }
@@ -372,6 +374,12 @@ def write_card(out: Path, figures: dict, evals: dict) -> None:
     schedule = " (on the largest fraction done so far: never rising again)" if figures.get("monotone_lr") else ""
     recut_note = (f",\n  each cut again with its sides moved out by up to {figures['real_recut']:.0%} or in by a third of that"
                   if figures.get("real_recut") else "")
+    render_note = "".join(f", {figures[key]:.0%} of serials {what}" for key, what in
+                          (("emboss", "embossed"), ("glyph_vary", "bolder or lighter and condensed"))
+                          if figures.get(key))
+    for key, what in (("dropout", "dropout {:g} on the sequence features"), ("weight_decay", "weight decay {:g}")):
+        if figures.get(key):
+            schedule += ", " + what.format(figures[key])
     compute = "float"  # the validation column: how the trained net computed, before int8
     if figures.get("precision", "float32") != "float32":
         schedule += f", computing in {figures['precision']} (float32 weights)"
@@ -404,7 +412,7 @@ Made by this repository's own code; no pretrained weights, nothing downloaded.
   input uint8 gray {figures.get('input', '1x32x128x1')} (crop stretched, edge/preprocess.py),
   output uint8 softmax 1x1x32x37 (classes `alphabet.txt` + CTC blank last). Full-integer int8 (TFLite builtins int8).
 - **Data:** {figures['synthetic']} synthetic crops rendered by training/plate_render.py + training/degrade.py
-  (US-style, CZ, SK, DE, UK, ES, BR, BR Mercosur, generic EU; fonts from Debian packages; seed {figures['seed']}),
+  (US-style, CZ, SK, DE, UK, ES, BR, BR Mercosur, generic EU; fonts from Debian packages; seed {figures['seed']}{render_note}),
   plus {figures['real_fraction']:.0%} of each batch from real Brazilian crops `../shared/train/br-crops`{recut_note}
   (90 % of them; 10 % held out for validation, split by file-name hash).
   The model never saw the evaluation sets below. (The daemon's reader settings were
