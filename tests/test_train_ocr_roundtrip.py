@@ -84,25 +84,18 @@ def test_the_training_step_benchmark_reports_its_speed():
     assert figures["TF_ENABLE_ONEDNN_OPTS"] == "1" and figures["precision"] == "float32"
 
 
-def test_renderer_shares_outside_0_to_1_are_usage_errors(capsys):
+@pytest.mark.parametrize("option, default, good, bad", [
+    ("--us-extra-faces", 0.35, "0", "1.5"), ("--narrow-wm", 0.0, "1", "-0.5"),
+    ("--emboss", 0.0, "0.5", "2"), ("--glyph-vary", 0.0, "1", "-1"),
+])
+def test_renderer_shares_outside_0_to_1_are_usage_errors(capsys, option, default, good, bad):
     from training.train_ocr import parse_args
 
-    assert parse_args(["--us-extra-faces", "0"]).us_extra_faces == 0.0
+    attr = option[2:].replace("-", "_")
+    assert getattr(parse_args([]), attr) == default and getattr(parse_args([option, good]), attr) == float(good)
     with pytest.raises(SystemExit):
-        parse_args(["--us-extra-faces", "1.5"])
-    assert "argument --us-extra-faces: expected a number from 0 to 1, got '1.5'" in capsys.readouterr().err
-    assert parse_args(["--narrow-wm", "1"]).narrow_wm == 1.0 and parse_args([]).narrow_wm == 0.0
-    with pytest.raises(SystemExit):
-        parse_args(["--narrow-wm", "-0.5"])
-    assert "argument --narrow-wm: expected a number from 0 to 1, got '-0.5'" in capsys.readouterr().err
-    assert parse_args(["--emboss", "0.5"]).emboss == 0.5 and parse_args([]).emboss == 0.0
-    with pytest.raises(SystemExit):
-        parse_args(["--emboss", "2"])
-    assert "argument --emboss: expected a number from 0 to 1, got '2'" in capsys.readouterr().err
-    assert parse_args(["--glyph-vary", "1"]).glyph_vary == 1.0 and parse_args([]).glyph_vary == 0.0
-    with pytest.raises(SystemExit):
-        parse_args(["--glyph-vary", "-1"])
-    assert "argument --glyph-vary: expected a number from 0 to 1, got '-1'" in capsys.readouterr().err
+        parse_args([option, bad])
+    assert f"argument {option}: expected a number from 0 to 1, got '{bad}'" in capsys.readouterr().err
 
 
 def test_the_documented_command_has_the_options_that_made_the_shipped_model():
@@ -329,7 +322,7 @@ def test_dropout_is_for_training_only_and_the_exported_twin_has_none():
 
 @pytest.mark.parametrize("option, value, expected", [
     ("--weight-decay", "-0.1", "a number from 0 to 1"), ("--dropout", "1", "a number from 0 to below 1"),
-])
+])  # (the renderer's shares: test_renderer_shares_outside_0_to_1_are_usage_errors)
 def test_regulariser_strengths_out_of_range_are_usage_errors(capsys, option, value, expected):
     from training.train_ocr import parse_args
 
