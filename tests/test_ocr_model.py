@@ -1,11 +1,11 @@
-"""The OCR network's stems and heights: each keeps the reader's contract (gray input 128 wide, 32 CTC steps)."""
+"""The OCR network's stems, heights and convolutions: each keeps the reader's contract (gray input 128 wide, 32 CTC steps)."""
 
 import pytest
 
 import json
 
 from training import OCR_HEIGHTS, train_ocr
-from training.ocr_model import ALPHABET, INPUT_H, INPUT_W, STEMS, build_ocr_model
+from training.ocr_model import ALPHABET, CONVS, INPUT_H, INPUT_W, STEMS, build_ocr_model
 
 
 @pytest.mark.parametrize("stem", STEMS)
@@ -13,6 +13,36 @@ def test_every_stem_keeps_the_readers_input_and_output_shapes(stem):
     model = build_ocr_model(width=0.25, stem=stem)
     assert tuple(model.input.shape) == (None, INPUT_H, INPUT_W, 1)
     assert tuple(model.output.shape) == (None, 1, 32, len(ALPHABET) + 1)
+
+
+@pytest.mark.parametrize("conv", CONVS)
+def test_every_kind_of_convolution_keeps_the_readers_input_and_output_shapes(conv):
+    model = build_ocr_model(width=0.25, conv=conv, height=48)
+    assert tuple(model.input.shape) == (None, 48, INPUT_W, 1)
+    assert tuple(model.output.shape) == (None, 1, 32, len(ALPHABET) + 1)
+
+
+def test_separable_convolutions_filter_each_channel_then_mix_with_fewer_weights():
+    """c2-c5 and s1-s3 become depthwise + 1x1 (the 1x1 keeps the layer's name);
+    the first layer, with its one input channel, and the height-collapsing c6 stay full."""
+    full, sep = build_ocr_model(width=1.5), build_ocr_model(width=1.5, conv="separable")
+    depthwise = [layer.name for layer in sep.layers if type(layer).__name__ == "DepthwiseConv2D"]
+    assert depthwise == [f"{n}_dw" for n in ("c2", "c3", "c4", "c5", "s1", "s2", "s3")]
+    assert not [layer for layer in full.layers if type(layer).__name__ == "DepthwiseConv2D"]
+    assert sep.get_layer("c2").kernel_size == (1, 1) and full.get_layer("c2").kernel_size == (3, 3)
+    assert sep.get_layer("s3_dw").dilation_rate == (1, 4)  # the view along the plate is kept
+    assert sep.get_layer("c6").kernel_size == full.get_layer("c6").kernel_size == (2, 1)
+    assert sep.count_params() < full.count_params() / 2
+
+
+def test_an_unknown_conv_is_refused_by_name(capsys):
+    with pytest.raises(ValueError, match="conv: 'grouped' is not one of full, separable"):
+        build_ocr_model(width=0.25, conv="grouped")
+    assert train_ocr.parse_args([]).conv == "full"  # the shipped model's
+    assert train_ocr.parse_args(["--conv", "separable"]).conv == "separable"
+    with pytest.raises(SystemExit):
+        train_ocr.parse_args(["--conv", "grouped"])
+    assert "--conv: invalid choice: 'grouped'" in capsys.readouterr().err
 
 
 def test_an_unknown_stem_is_refused_by_name():
@@ -60,6 +90,14 @@ def test_a_checkpoint_of_another_net_is_not_resumed(tmp_path):
     with pytest.raises(SystemExit, match=r"holds a checkpoint of another net: stem 'pool' \(now 'stride2'\), "
                                          r"height 32 \(now 48\); use another --work"):
         train_ocr.check_same_net(tmp_path, taller)
+
+
+def test_a_checkpoint_recorded_before_conv_existed_resumes_as_the_full_net_only(tmp_path):
+    (tmp_path / train_ocr.NET_FILE).write_text(json.dumps({"width": 1.5, "stem": "pool", "height": 32}) + "\n")
+    train_ocr.check_same_net(tmp_path, train_ocr.parse_args(["--work", str(tmp_path)]))
+    sep = train_ocr.parse_args(["--work", str(tmp_path), "--conv", "separable"])
+    with pytest.raises(SystemExit, match=r"another net: conv 'full' \(now 'separable'\)"):
+        train_ocr.check_same_net(tmp_path, sep)
 
 
 def test_bf16_training_keeps_float32_weights_and_a_float32_softmax():

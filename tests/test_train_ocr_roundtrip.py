@@ -44,10 +44,11 @@ def test_tiny_train_export_load_run(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_taller_input_trained_in_bf16_exports_and_reads_through_the_runtime_reader(tmp_path):
+def test_a_taller_separable_net_trained_in_bf16_exports_and_reads_through_the_runtime_reader(tmp_path):
     out = tmp_path / "out"
     proc = subprocess.run(
         [sys.executable, "-m", "training.train_ocr", "--tiny", "--height", "48", "--precision", "bf16",
+         "--conv", "separable",
          "--work", str(tmp_path / "work"), "--out", str(out), "--threads", "2"],
         cwd=REPO, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
@@ -56,6 +57,8 @@ def test_a_taller_input_trained_in_bf16_exports_and_reads_through_the_runtime_re
     card = (out / "MODEL_CARD.md").read_text()
     assert "1x48x128x1" in card and "computing in bf16 (float32 weights)" in card
     assert "| set | bf16 | int8 |" in card  # its validation figures are the bf16 net's
+    assert "depthwise-separable" in card
+    assert "DEPTHWISE_CONV_2D" in {op["op_name"] for op in interp._get_ops_details()}
     reading = TfliteReader(out / "ocr.tflite", out / "alphabet.txt", num_threads=1).read(
         np.random.default_rng(0).integers(0, 255, (40, 160), dtype=np.uint8))
     assert 0.0 <= reading.confidence <= 1.0 and len(reading.char_confidences) == len(reading.text)
@@ -80,7 +83,7 @@ def test_the_training_step_benchmark_reports_its_speed():
     assert proc.returncode == 0, proc.stderr[-2000:]
     figures = json.loads(proc.stdout.strip().splitlines()[-1])
     assert figures["ms_per_step"] > 0 and figures["batch"] == 4 and figures["inter_op"] == 1
-    assert figures["height"] == 32
+    assert figures["height"] == 32 and figures["conv"] == "full"
     assert figures["TF_ENABLE_ONEDNN_OPTS"] == "1" and figures["precision"] == "float32"
 
 

@@ -45,10 +45,11 @@ def _conv(x, filters, kernel=(3, 3), name=None, dilation=(1, 1), strides=(1, 1),
 # read 0.34 against 0.39 ms on an AVX-512 CPU, 1.20 against 1.41 ms on an AVX2 one.
 STEMS = OCR_STEMS
 
-# "separable" factorises every 3-wide convolution after the first (c2-c5, s1-s3):
-# at width 1.5 it reads in 0.94 against 2.56 ms on an AVX2 CPU (one thread, int8)
-# and trains 1.85x as many crops a second; the first layer (one input channel)
-# and the height-collapsing c6 stay full.
+# "separable" factorises every 3-wide convolution after the first (c2-c5, s1-s3);
+# the first layer (one input channel) and the height-collapsing c6 stay full.
+# On an AVX2 CPU it trains 256 against 139 img/s at width 1.5, but at width 2
+# (retrain 44, docs/ocr-retrains.md) it read 7-8 points fewer real plates than
+# the full net, at half its read time: so "full" stays the default.
 CONVS = OCR_CONVS
 
 
