@@ -59,7 +59,8 @@ def main(argv=None) -> int:
         times.append((time.perf_counter() - t) * 1000)
     ms = float(np.median(times))
     print(json.dumps({"ms_per_step": round(ms, 1), "img_per_s": round(a.batch * 1000 / ms),
-                      "steps": a.steps, "batch": a.batch, "stem": a.stem, "conv": a.conv, "height": a.height, "precision": a.precision,
+                      "steps": a.steps, "batch": a.batch, "stem": a.stem, "conv": a.conv, "height": a.height,
+                      "precision": a.precision,
                       "threads": a.threads, "inter_op": a.inter_op,
                       "TF_ENABLE_ONEDNN_OPTS": os.environ["TF_ENABLE_ONEDNN_OPTS"]}))
     return 0

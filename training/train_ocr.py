@@ -60,8 +60,9 @@ def parse_args(argv=None):
                    help="first layer: full-resolution conv + max-pool, or a stride-2 conv (faster)")
     p.add_argument("--conv", choices=OCR_CONVS, default="full",
                    help="the 3-wide convolutions after the first: full, or separable (depthwise then 1x1: "
-                        "a third of the multiply-adds, ~1.85x the training speed; python -m "
-                        "training.bench_train_step --conv separable compares)")
+                        "a fifth of the multiply-adds at width 1.5, ~1.8x the training speed, and 7-8 "
+                        "points fewer real plates read in retrain 44 (width 2); python -m training.bench_train_step "
+                        "--conv separable compares)")
     p.add_argument("--height", type=int, choices=OCR_HEIGHTS, default=OCR_HEIGHT,
                    help="input height in pixels (width 128): taller keeps more of a loose crop's characters")
     p.add_argument("--precision", choices=OCR_PRECISIONS, default="float32",
