@@ -6,8 +6,33 @@ sides import it from here: one definition, no train/serve skew.
 
 from __future__ import annotations
 
+import threading
+
 import cv2
 import numpy as np
+
+# How a model's stretched input is equalised, by name. A model is trained on
+# one of these and must be read with the same: the trainer records the name
+# beside the model (edge.reader.model_input_equalize), so an older model,
+# with no record, keeps its plain input.
+#   none:  the stretched crop as it is (every model up to retrain 45).
+#   clahe: contrast-limited adaptive histogram equalisation in 2 x 8 tiles
+#          (64x4 pixels at 128x32), clip limit 2. Real plates differ from
+#          rendered ones most in lighting and ink contrast; equalising each
+#          region makes both alike in that respect, and the clip limit keeps
+#          noise from being stretched into strokes. First values, not tuned.
+EQUALIZERS = ("none", "clahe")
+CLAHE_CLIP_LIMIT = 2.0
+CLAHE_TILES = (2, 8)  # (across, down), the order cv2.createCLAHE takes
+
+_local = threading.local()  # cv2.CLAHE keeps buffers between calls: one per thread
+
+
+def _clahe() -> cv2.CLAHE:
+    c = getattr(_local, "clahe", None)
+    if c is None:
+        c = _local.clahe = cv2.createCLAHE(CLAHE_CLIP_LIMIT, CLAHE_TILES)
+    return c
 
 
 def to_gray(image: np.ndarray) -> np.ndarray:
@@ -29,6 +54,22 @@ def to_model_input(gray: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     ch, cw = gray.shape[:2]
     interp = cv2.INTER_AREA if (cw > w or ch > h) else cv2.INTER_LINEAR
     return cv2.resize(gray, (w, h), interpolation=interp)
+
+
+def equalize(pixels: np.ndarray, method: str) -> np.ndarray:
+    """A stretched uint8 model input [H, W] equalised by `method` (EQUALIZERS)."""
+    if method == "none":
+        return pixels
+    if method == "clahe":
+        return _clahe().apply(pixels)
+    raise ValueError(f"unknown input equalisation {method!r} (known: {', '.join(EQUALIZERS)})")
+
+
+def equalize_all(inputs: np.ndarray, method: str) -> np.ndarray:
+    """equalize() for a stack [N, H, W] of model inputs (training: the cached crops)."""
+    if method == "none":
+        return inputs
+    return np.stack([equalize(p, method) for p in inputs]) if len(inputs) else inputs
 
 
 def crop_box(image: np.ndarray, x0: float, y0: float, x1: float, y1: float,

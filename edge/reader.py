@@ -1,7 +1,8 @@
 """Plate crop -> Reading: the TFLite CTC reader and the fallback combiner.
 
 Model contract (training/ produces it): one uint8 (or int8) input [1,H,W,1]
-fed the gray crop stretched by `edge.preprocess.to_model_input`; one output
+fed the gray crop stretched by `edge.preprocess.to_model_input` and equalised
+as `<model>.input.json` beside it says (none without that file); one output
 [1,1,T,C] or [1,T,C] of softmax probabilities (quantized or float32) with
 C = len(alphabet) + 1 and the CTC blank at the last index.
 
@@ -13,6 +14,7 @@ were independent), so it falls with each doubtful character.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -22,7 +24,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from edge.plates import ALNUM, CLASS_CHARS, PlateFormat, match_format
-from edge.preprocess import to_gray, to_model_input
+from edge.preprocess import EQUALIZERS, equalize, to_gray, to_model_input
 from edge.runtime import ModelError, dequantize, input_infos, load_interpreter, output_infos
 from edge.types import Reading
 
@@ -67,6 +69,39 @@ def load_alphabet(path: str | Path) -> str:
     if len(set(alphabet)) != len(alphabet):
         raise ModelError(f"{p}: alphabet repeats characters")
     return alphabet
+
+
+def input_record_path(model_path: str | Path) -> Path:
+    """Where a model's input record lives: `ocr.tflite` -> `ocr.input.json`."""
+    return Path(model_path).with_suffix(".input.json")
+
+
+def write_input_record(model_path: str | Path, equalize_method: str) -> Path:
+    """Record beside a model how its input is equalised (the trainer calls this)."""
+    if equalize_method not in EQUALIZERS:
+        raise ValueError(f"unknown input equalisation {equalize_method!r}")
+    path = input_record_path(model_path)
+    path.write_text(json.dumps({"equalize": equalize_method}) + "\n")
+    return path
+
+
+def model_input_equalize(model_path: str | Path) -> str:
+    """How the model's input must be equalised: what it was trained on, read
+    from its input record; "none" without one (every model made before the
+    record existed was trained on the plain stretched crop)."""
+    path = input_record_path(model_path)
+    if not path.exists():
+        return "none"
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ModelError(f"{path}: cannot read the model's input record ({e})") from None
+    if not isinstance(record, dict):
+        raise ModelError(f"{path}: the model's input record must be a JSON object, got {record!r}")
+    method = record.get("equalize", "none")
+    if method not in EQUALIZERS:
+        raise ModelError(f"{path}: equalize must be one of {', '.join(EQUALIZERS)}, got {method!r}")
+    return method
 
 
 def plate_confidence(char_confidences: Iterable[float]) -> float:
@@ -190,6 +225,7 @@ class TfliteReader:
                  min_fix_prob: float = DEFAULT_MIN_FIX_PROB) -> None:
         self._interp = load_interpreter(model_path, num_threads)
         alphabet = load_alphabet(alphabet_path)
+        self.equalize = model_input_equalize(model_path)
         ins, outs = input_infos(self._interp), output_infos(self._interp)
         if len(ins) != 1 or len(ins[0].shape) != 4 or ins[0].shape[0] != 1 \
                 or ins[0].shape[3] != 1 or ins[0].dtype not in (np.uint8, np.int8):
@@ -216,7 +252,7 @@ class TfliteReader:
         gray = to_gray(gray_crop)
         if gray.size == 0:
             raise ValueError("empty plate crop")
-        pixels = to_model_input(gray, self.input_size)
+        pixels = equalize(to_model_input(gray, self.input_size), self.equalize)
         if self._buf.dtype == np.int8:  # int8 input: uint8's scale, zero point - 128
             np.bitwise_xor(pixels, 0x80, out=self._pixels)
         else:

@@ -100,6 +100,16 @@ def test_a_checkpoint_recorded_before_conv_existed_resumes_as_the_full_net_only(
         train_ocr.check_same_net(tmp_path, sep)
 
 
+def test_a_checkpoint_trained_on_other_inputs_is_not_resumed(tmp_path):
+    """Equalised and plain inputs fit the same weights: the work folder remembers
+    which the checkpoint learnt; one recorded before --equalize learnt plain ones."""
+    (tmp_path / train_ocr.NET_FILE).write_text(json.dumps({"width": 1.5, "stem": "pool", "height": 32}) + "\n")
+    train_ocr.check_same_net(tmp_path, train_ocr.parse_args(["--work", str(tmp_path)]))
+    clahe = train_ocr.parse_args(["--work", str(tmp_path), "--equalize", "clahe"])
+    with pytest.raises(SystemExit, match=r"another net: equalize 'none' \(now 'clahe'\)"):
+        train_ocr.check_same_net(tmp_path, clahe)
+
+
 def test_bf16_training_keeps_float32_weights_and_a_float32_softmax():
     """bf16 computes in bfloat16 but its weights, and so checkpoints and the
     moving average, are the float32 net's, and the CTC loss gets float32 probabilities."""

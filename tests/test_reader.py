@@ -12,7 +12,8 @@ import pytest
 
 from edge import reader as reader_mod
 from edge.plates import FORMATS
-from edge.reader import CombinedReader, FormatDecoder, Reader, TfliteReader
+from edge.preprocess import equalize, to_model_input
+from edge.reader import CombinedReader, FormatDecoder, Reader, TfliteReader, write_input_record
 from edge.runtime import ModelError, TensorInfo, dequantize, describe, load_interpreter, quantize
 from edge.types import Reading
 
@@ -318,3 +319,37 @@ def test_a_doubtful_primary_reading_asks_the_fallback_and_keeps_the_surer():
 def test_a_us_reading_writes_o_as_zero():
     reading = decoder("US").decode(frames("BLOG-GER"))
     assert reading.text == "BL0GGER" and reading.format == "US"
+
+
+# ------------------------------------------------------------ input record
+
+def test_a_model_without_an_input_record_reads_the_plain_stretched_crop(tiny_model):
+    """Every model made before the record existed was trained on the plain crop."""
+    assert TfliteReader(*tiny_model, num_threads=1).equalize == "none"
+
+
+def test_the_input_record_beside_the_model_sets_its_equalisation(monkeypatch, tmp_path):
+    path = write_input_record(tmp_path / "model.tflite", "clahe")
+    assert path == tmp_path / "model.input.json"
+    fake = FakeInterpreter(np.uint8, frames("-")[None], (0.0, 0))
+    r = fake_reader(monkeypatch, tmp_path, fake)
+    assert r.equalize == "clahe"
+    crop = np.random.default_rng(0).integers(80, 120, (30, 120), dtype=np.uint8)
+    r.read(crop)
+    expected = equalize(to_model_input(crop, r.input_size), "clahe")
+    assert np.array_equal(fake.fed[0][0, :, :, 0], expected)
+    assert not np.array_equal(expected, to_model_input(crop, r.input_size))
+
+
+@pytest.mark.parametrize("content, reason", [
+    ("{", "cannot read the model's input record"),
+    ('"clahe"', "input record must be a JSON object"),
+    ('{"equalize": "hist"}', "equalize must be one of none, clahe, got 'hist'"),
+])
+def test_a_bad_input_record_is_a_one_line_error_naming_the_file(monkeypatch, tmp_path, content, reason):
+    (tmp_path / "model.input.json").write_text(content)
+    fake = FakeInterpreter(np.uint8, frames("-")[None], (0.0, 0))
+    with pytest.raises(ModelError) as err:
+        fake_reader(monkeypatch, tmp_path, fake)
+    message = str(err.value)
+    assert message.startswith(str(tmp_path / "model.input.json")) and reason in message and "\n" not in message

@@ -50,3 +50,13 @@ def test_the_detector_cards_rows_are_the_figures_recalls():
     for name, r in rows.items():
         assert f"| {name} | {r['n_images']} | {r['n_plates']} | {r['recall_iou50']:.3f} | {r['recall_iou30']:.3f} |" \
             in card, name
+
+
+def test_the_shipped_ocr_model_is_read_with_the_input_it_was_trained_on():
+    """The equalisation travels beside the model (ocr.input.json): shipping a model
+    without its record would feed it inputs it never saw, and read worse, silently."""
+    from edge.reader import model_input_equalize
+
+    folder = REPO / "tflite_graphs" / "ocr"
+    figures = json.loads((folder / "training_figures.json").read_text())["figures"]
+    assert model_input_equalize(folder / "ocr.tflite") == figures.get("equalize", "none")

@@ -44,11 +44,12 @@ def test_tiny_train_export_load_run(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_taller_separable_net_trained_in_bf16_exports_and_reads_through_the_runtime_reader(tmp_path):
+def test_a_taller_separable_net_trained_in_bf16_on_equalised_input_exports_and_reads_through_the_runtime_reader(
+        tmp_path):
     out = tmp_path / "out"
     proc = subprocess.run(
         [sys.executable, "-m", "training.train_ocr", "--tiny", "--height", "48", "--precision", "bf16",
-         "--conv", "separable",
+         "--conv", "separable", "--equalize", "clahe",
          "--work", str(tmp_path / "work"), "--out", str(out), "--threads", "2"],
         cwd=REPO, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
@@ -59,8 +60,12 @@ def test_a_taller_separable_net_trained_in_bf16_exports_and_reads_through_the_ru
     assert "| set | bf16 | int8 |" in card  # its validation figures are the bf16 net's
     assert "depthwise-separable" in card
     assert "DEPTHWISE_CONV_2D" in {op["op_name"] for op in interp._get_ops_details()}
-    reading = TfliteReader(out / "ocr.tflite", out / "alphabet.txt", num_threads=1).read(
-        np.random.default_rng(0).integers(0, 255, (40, 160), dtype=np.uint8))
+    assert "then equalised: clahe (recorded in ocr.input.json)" in card
+    # the reader learns the equalisation from the record beside the model
+    assert json.loads((out / "ocr.input.json").read_text()) == {"equalize": "clahe"}
+    reader = TfliteReader(out / "ocr.tflite", out / "alphabet.txt", num_threads=1)
+    assert reader.equalize == "clahe"
+    reading = reader.read(np.random.default_rng(0).integers(0, 255, (40, 160), dtype=np.uint8))
     assert 0.0 <= reading.confidence <= 1.0 and len(reading.char_confidences) == len(reading.text)
 
 
@@ -266,6 +271,9 @@ def test_with_ema_the_command_exports_the_average_and_keeps_the_last_weights_bes
     assert figures["ema"] == 0.9
     last = Path(figures["last_weights"]["tflite"])
     assert last == work / "last_weights_ocr.tflite"
+    for model in (out / "ocr.tflite", last):  # each with its input record: plain input
+        assert json.loads(model.with_suffix(".input.json").read_text()) == {"equalize": "none"}
+    assert "equalised" not in (out / "MODEL_CARD.md").read_text()
     assert "moving average of the weights (momentum 0.9" in (out / "MODEL_CARD.md").read_text()
     assert figures["monotone_lr"] is True and "--monotone-lr" in figures["command"]
     card = (out / "MODEL_CARD.md").read_text()

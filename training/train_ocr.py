@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from edge.argtypes import fraction, fraction_below_one, positive_float, positive_int
+from edge.preprocess import EQUALIZERS, equalize_all
+from edge.reader import write_input_record
 from training import OCR_CONVS, OCR_HEIGHT, OCR_HEIGHTS, OCR_PRECISIONS, OCR_STEMS, OCR_WIDTH, REPO, SHARED
 from training.evaluation import rewrite_figures, run_eval, training_command
 from training.loop import Run, begin, check_data_folders, configure_tf, setup_logging, warm_cosine
@@ -65,6 +67,10 @@ def parse_args(argv=None):
                         "--conv separable compares)")
     p.add_argument("--height", type=int, choices=OCR_HEIGHTS, default=OCR_HEIGHT,
                    help="input height in pixels (width 128): taller keeps more of a loose crop's characters")
+    p.add_argument("--equalize", choices=EQUALIZERS, default="none",
+                   help="equalise every model input (edge/preprocess.py), in training and, through the "
+                        "ocr.input.json written beside the model, in reading: clahe = contrast-limited "
+                        "adaptive histogram equalisation (retrains 45-46); none = the stretched crop as it is")
     p.add_argument("--precision", choices=OCR_PRECISIONS, default="float32",
                    help="how the net computes while training: bf16 = bfloat16 with float32 weights, a third "
                         "faster on a CPU with AMX and AVX-512 BF16 (python -m training.bench_train_step "
@@ -153,10 +159,12 @@ def main(argv=None) -> int:
 
     alphabet = ALPHABET
     size = (INPUT_W, args.height)
+    # equalised after the cache: the rendered crops do not depend on it
     imgs, labs = synthetic_set(str(work / "cache"), args.synthetic, args.chunk, args.seed, alphabet,
                                args.backgrounds, workers=max(1, args.threads),
                                options=RenderOptions(args.us_extra_faces, args.narrow_wm, args.emboss,
                                                      args.glyph_vary), size=size)
+    imgs = equalize_all(imgs, args.equalize)
     n_val = min(2000, len(imgs) // 10)
     s_val_x, s_val_y = imgs[:n_val], labs[:n_val]
     s_tr_x, s_tr_y = imgs[n_val:], labs[n_val:]
@@ -164,7 +172,9 @@ def main(argv=None) -> int:
         rx, ry, names = real_crops(args.real, alphabet, size)
         # deterministic 90/10 split by file name
         is_val = np.array([is_held_out(n) for n in names])
-        r_tr_x, r_tr_y, r_val_x, r_val_y = rx[~is_val], ry[~is_val], rx[is_val], ry[is_val]
+        r_tr_raw, r_tr_y, r_val_y = rx[~is_val], ry[~is_val], ry[is_val]
+        # recut (in batch()) cuts the stretched crop again, before equalising
+        r_tr_x, r_val_x = equalize_all(r_tr_raw, args.equalize), equalize_all(rx[is_val], args.equalize)
         log.info("real crops: %d train, %d validation (%s)", len(r_tr_x), len(r_val_x), args.real)
     else:
         r_tr_x = r_tr_y = r_val_x = r_val_y = None
@@ -204,7 +214,7 @@ def main(argv=None) -> int:
         x, y = s_tr_x[i], s_tr_y[i]
         if n_real:
             j = rng.integers(0, len(r_tr_x), n_real)
-            rx = recut(r_tr_x[j], rng, args.real_recut).astype(np.float32)
+            rx = equalize_all(recut(r_tr_raw[j], rng, args.real_recut), args.equalize).astype(np.float32)
             # cheap photometric jitter so the few real crops are not memorised
             rx = rx * rng.uniform(0.6, 1.3, (n_real, 1, 1)) + rng.uniform(-30, 30, (n_real, 1, 1))
             rx += rng.normal(0, 4, rx.shape)
@@ -251,6 +261,7 @@ def main(argv=None) -> int:
     if args.ema:
         # the last weights stay beside the average, for comparison (not shipped)
         raw = export_int8(float32_twin(model, **net), rep, work / "last_weights_ocr.tflite")
+        write_input_record(raw, args.equalize)
         averaged["last_weights"] = {"val_exact_synthetic_float": round(acc_syn, 4),
                                     "val_exact_brcrops_float": round(acc_real, 4),
                                     "val_exact_brcrops_int8": round(int8_accuracy(raw, r_val_x, r_val_y, alphabet), 4),
@@ -263,6 +274,7 @@ def main(argv=None) -> int:
         log.info("averaged weights (momentum %s): val exact synthetic %.3f, real (held-out br-crops) %.3f; "
                  "last weights exported to %s", args.ema, acc_syn, acc_real, raw)
     tfl = export_int8(float32_twin(model, **net), rep, out / "ocr.tflite")
+    write_input_record(tfl, args.equalize)
     (out / "alphabet.txt").write_text(alphabet + "\n")
     int8_syn = int8_accuracy(tfl, s_val_x, s_val_y, alphabet)
     int8_real = int8_accuracy(tfl, r_val_x, r_val_y, alphabet) if r_val_x is not None else float("nan")
@@ -277,7 +289,7 @@ def main(argv=None) -> int:
         "synthetic": args.synthetic, "seed": args.seed, "real_fraction": args.real_fraction,
         "real_recut": args.real_recut, "ema": args.ema, "monotone_lr": args.monotone_lr,
         "emboss": args.emboss, "glyph_vary": args.glyph_vary, "weight_decay": args.weight_decay,
-        "dropout": args.dropout, "conv": args.conv,
+        "dropout": args.dropout, "conv": args.conv, "equalize": args.equalize,
         "precision": args.precision, **averaged,
         "command": training_command("training.train_ocr", argv),
     }
@@ -302,12 +314,14 @@ def net_options(args) -> dict:
 
 
 def check_same_net(work: Path, args) -> None:
-    """Refuse to resume a checkpoint of another net: a different height or stem
-    has the same weight shapes, so it would load silently and train nonsense."""
-    net = net_options(args)
+    """Refuse to resume a checkpoint of another net, or one trained on other
+    inputs: a different height, stem or equalisation has the same weight
+    shapes, so it would load silently and train nonsense."""
+    net = {**net_options(args), "equalize": args.equalize}
     path = work / NET_FILE
     if path.exists():
-        was = {"conv": "full", **json.loads(path.read_text())}  # recorded before --conv existed: full
+        # recorded before --conv or --equalize existed: full, none
+        was = {"conv": "full", "equalize": "none", **json.loads(path.read_text())}
         if was != net:
             diff = ", ".join(f"{k} {was.get(k)!r} (now {v!r})" for k, v in net.items() if was.get(k) != v)
             raise SystemExit(f"train_ocr: --work {work} holds a checkpoint of another net: {diff}; "
@@ -387,6 +401,8 @@ def write_card(out: Path, figures: dict, evals: dict) -> None:
             schedule += ", " + what.format(figures[key])
     conv_note = (",\n  its 3-wide convolutions after the first depthwise-separable (depthwise, then 1x1)"
                  if figures.get("conv") == "separable" else "")
+    eq_note = (f", then equalised: {figures['equalize']} (recorded in ocr.input.json)"
+               if figures.get("equalize", "none") != "none" else "")
     compute = "float"  # the validation column: how the trained net computed, before int8
     if figures.get("precision", "float32") != "float32":
         schedule += f", computing in {figures['precision']} (float32 weights)"
@@ -416,7 +432,7 @@ Made by this repository's own code; no pretrained weights, nothing downloaded.
 
 - **Command that made this file:** `{cmd}` (from the repo root, in the project venv)
 - **Architecture:** all-convolutional CRNN-style net with a CTC head (training/ocr_model.py){conv_note},
-  input uint8 gray {figures.get('input', '1x32x128x1')} (crop stretched, edge/preprocess.py),
+  input uint8 gray {figures.get('input', '1x32x128x1')} (crop stretched{eq_note}, edge/preprocess.py),
   output uint8 softmax 1x1x32x37 (classes `alphabet.txt` + CTC blank last). Full-integer int8 (TFLite builtins int8).
 - **Data:** {figures['synthetic']} synthetic crops rendered by training/plate_render.py + training/degrade.py
   (US-style, CZ, SK, DE, UK, ES, BR, BR Mercosur, generic EU; fonts from Debian packages; seed {figures['seed']}{render_note}),
