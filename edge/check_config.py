@@ -53,10 +53,14 @@ def summary(path: str | os.PathLike[str], cfg: Config, pipeline: object) -> str:
     size = getattr(det, "input_size", None)
     det_text = f"detector {cfg.detector.model.name}" + (f" {size[0]}x{size[1]}" if size else "") \
         + f" mode {cfg.detector.mode}"
+    from edge.pipeline import reader_chain
+
     reader = getattr(pipeline, "reader", None)
-    primary = getattr(reader, "primary", reader)
-    alphabet = getattr(primary, "alphabet", None)
-    ocr_text = f"OCR {cfg.reader.ocr_model.name}" + (f" ({len(alphabet)} characters)" if alphabet else "")
+    # the model's reader sits under the fallback and the second look
+    model = next((r for r in reader_chain(reader) if hasattr(r, "alphabet")), None)
+    alphabet, equalize = getattr(model, "alphabet", None), getattr(model, "equalize", "none")
+    ocr_text = f"OCR {cfg.reader.ocr_model.name}" + (f" ({len(alphabet)} characters)" if alphabet else "") \
+        + (f" (input equalised: {equalize})" if equalize != "none" else "")
     fallback = getattr(reader, "fallback", None)
     if fallback is not None:
         ocr_text += f" + tesseract {getattr(fallback, 'lang', '')}".rstrip()

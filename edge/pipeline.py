@@ -163,7 +163,7 @@ class Pipeline:
                             ("min_plate_width_px", cfg.detector.min_plate_width_px)):
             if hasattr(self.detector, name):
                 setattr(self.detector, name, value)
-        for r in _reader_chain(self.reader):
+        for r in reader_chain(self.reader):
             if hasattr(r, "fallback_below"):
                 r.fallback_below = cfg.reader.tesseract.fallback_below
             if isinstance(r, SecondLookReader):
@@ -298,7 +298,7 @@ def build_detector(cfg: Config) -> Detector:
         raise ConfigError(f"detector.{exc}") from None
 
 
-def _reader_chain(reader: Reader | None):
+def reader_chain(reader: Reader | None):
     """A reader and the ones it wraps (`.primary`), outermost first: where reloaded thresholds go."""
     while reader is not None:
         yield reader

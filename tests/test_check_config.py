@@ -105,3 +105,40 @@ def test_repo_config_with_real_models(capsys: pytest.CaptureFixture[str]) -> Non
     code, out, err = run(REPO / "samples" / "demo-config.yaml", capsys)
     assert code == 0, err
     assert out.startswith("OK ") and out.count("\n") == 1
+
+
+def test_the_ok_line_names_the_ocr_models_alphabet_and_input_equalisation(tmp_path: Path,
+                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """The model's reader sits under the second look and the Tesseract fallback;
+    the line still describes it, and says when its input is equalised (ocr.input.json)."""
+    from edge.reader import write_input_record
+
+    detector, ocr, alphabet = MODELS
+    config = tmp_path / "config.yaml"
+    config.write_text(f"detector: {{model: {detector}}}\nreader: {{ocr_model: {ocr}, alphabet: {alphabet}}}\n",
+                      encoding="utf-8")
+    code, out, err = run(config, capsys)
+    assert code == 0, err
+    assert f"OCR ocr.tflite ({len(alphabet.read_text().strip())} characters) + tesseract" in out
+    assert "equalised" not in out
+    for name in ("ocr.tflite", "alphabet.txt"):
+        (tmp_path / name).write_bytes((ocr.parent / name).read_bytes())
+    write_input_record(tmp_path / "ocr.tflite", "clahe")
+    config.write_text(f"detector: {{model: {detector}}}\nreader: {{ocr_model: ocr.tflite, alphabet: alphabet.txt}}\n",
+                      encoding="utf-8")
+    code, out, err = run(config, capsys)
+    assert code == 0, err
+    assert "OCR ocr.tflite (36 characters) (input equalised: clahe) + tesseract" in out
+
+
+def test_a_bad_input_record_beside_the_ocr_model_is_exit_3(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    detector, ocr, alphabet = MODELS
+    for name in ("ocr.tflite", "alphabet.txt"):
+        (tmp_path / name).write_bytes((ocr.parent / name).read_bytes())
+    (tmp_path / "ocr.input.json").write_text('{"equalize": "hist"}')
+    config = tmp_path / "config.yaml"
+    config.write_text(f"detector: {{model: {detector}}}\nreader: {{ocr_model: ocr.tflite, alphabet: alphabet.txt}}\n",
+                      encoding="utf-8")
+    code, _, err = run(config, capsys)
+    assert code == 3
+    assert "ocr.input.json: equalize must be one of none, clahe, got 'hist'" in one_error_line(err)
