@@ -257,11 +257,16 @@ def main(argv=None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     rep = np.concatenate([s_tr_x[:400]] + ([r_tr_x[:100]] if r_tr_x is not None else []))
+
+    def export(path: Path) -> Path:
+        """The net's int8 model at path, with the record of its input beside it."""
+        write_input_record(export_int8(float32_twin(model, **net), rep, path), args.equalize)
+        return path
+
     averaged = {}
     if args.ema:
         # the last weights stay beside the average, for comparison (not shipped)
-        raw = export_int8(float32_twin(model, **net), rep, work / "last_weights_ocr.tflite")
-        write_input_record(raw, args.equalize)
+        raw = export(work / "last_weights_ocr.tflite")
         averaged["last_weights"] = {"val_exact_synthetic_float": round(acc_syn, 4),
                                     "val_exact_brcrops_float": round(acc_real, 4),
                                     "val_exact_brcrops_int8": round(int8_accuracy(raw, r_val_x, r_val_y, alphabet), 4),
@@ -273,8 +278,7 @@ def main(argv=None) -> int:
         acc_syn, acc_real = accuracy(s_val_x, s_val_y), accuracy(r_val_x, r_val_y)
         log.info("averaged weights (momentum %s): val exact synthetic %.3f, real (held-out br-crops) %.3f; "
                  "last weights exported to %s", args.ema, acc_syn, acc_real, raw)
-    tfl = export_int8(float32_twin(model, **net), rep, out / "ocr.tflite")
-    write_input_record(tfl, args.equalize)
+    tfl = export(out / "ocr.tflite")
     (out / "alphabet.txt").write_text(alphabet + "\n")
     int8_syn = int8_accuracy(tfl, s_val_x, s_val_y, alphabet)
     int8_real = int8_accuracy(tfl, r_val_x, r_val_y, alphabet) if r_val_x is not None else float("nan")
