@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from training.budget import Progress, StepBudget
+from training.budget import Progress, StepBudget, fraction_done
 
 
 class Clock:
@@ -62,11 +62,11 @@ def test_an_exhausted_budget_stops_at_the_next_step():
 def test_learning_rate_warms_up_then_decays_to_its_floor():
     from training.loop import warm_cosine
 
-    lrs = [warm_cosine(1e-3, s, 1000, warm=100, floor=0.02) for s in range(1001)]
+    lrs = [warm_cosine(1e-3, s, fraction_done(s, 1000), warm=100, floor=0.02) for s in range(1001)]
     assert abs(lrs[0] - 1e-5) < 1e-12 and lrs[99] > 0.97e-3  # linear warm-up to (nearly) the base rate
     assert max(lrs) <= 1e-3 and all(a >= b for a, b in zip(lrs[100:], lrs[101:]))  # no rise after warm-up
     assert abs(lrs[1000] - 2e-5) < 1e-9 and abs(lrs[500] - 1e-3 * 0.51) < 1e-9
-    assert warm_cosine(1e-3, 50, 0, warm=10, floor=0.02) == 1e-3  # total not planned yet: full rate
+    assert warm_cosine(1e-3, 50, fraction_done(50, 0), warm=10, floor=0.02) == 1e-3  # total not planned yet: full rate
 
 
 def test_a_monotone_progress_keeps_the_rate_falling_when_the_budget_replans_more_steps():
@@ -80,8 +80,8 @@ def test_a_monotone_progress_keeps_the_rate_falling_when_the_budget_replans_more
         clock.t += 0.2 if step < 1500 else 0.05  # the machine speeds up 4x: the planned total grows
         step += 1
         total = budget.update(step, total)
-        rates["plain"].append(warm_cosine(1e-3, step, total, warm=100, floor=0.02, frac=plain(step, total)))
-        rates["monotone"].append(warm_cosine(1e-3, step, total, warm=100, floor=0.02, frac=monotone(step, total)))
+        rates["plain"].append(warm_cosine(1e-3, step, plain(step, total), warm=100, floor=0.02))
+        rates["monotone"].append(warm_cosine(1e-3, step, monotone(step, total), warm=100, floor=0.02))
     rises = {k: sum(b > a * 1.001 for a, b in zip(r[100:], r[101:])) for k, r in rates.items()}
     assert rises["plain"] > 0 and rises["monotone"] == 0  # the plain schedule climbs again; monotone never
     assert abs(rates["monotone"][-1] - 2e-5) < 1e-6  # and still ends at its floor

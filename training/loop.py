@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from training.budget import Progress, StepBudget, fraction_done
+from training.budget import Progress, StepBudget
 
 log = logging.getLogger("training")
 
@@ -75,11 +75,12 @@ def configure_tf(threads: int, seed: int, inter_op: int = 1):
     return tf
 
 
-def warm_cosine(base: float, step: int, total: int, warm: int, floor: float, frac: float | None = None) -> float:
-    """Linear warm-up over `warm` steps, then cosine decay to `floor` x base at `total`
-    (or at `frac` = 1 when the caller measures the progress itself, training.budget.Progress)."""
-    if frac is None:
-        frac = fraction_done(step, total)
+def warm_cosine(base: float, step: int, frac: float, warm: int, floor: float) -> float:
+    """Linear warm-up over `warm` steps, then cosine decay to `floor` x base at `frac` = 1.
+
+    `frac` is the run's progress as the caller measures it (Run.progress,
+    training.budget.Progress), not step / total: a re-planned total must not
+    make the rate climb again."""
     return base * min(1.0, (step + 1) / warm) * (0.5 * (1 + math.cos(math.pi * frac)) * (1 - floor) + floor)
 
 

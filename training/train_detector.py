@@ -165,7 +165,7 @@ def main(argv=None) -> int:
                 maker.close()
                 maker2 = maker = BatchMaker(args.workers, args.backgrounds, args.real, args.size, args.batch,
                                             min(0.6, args.real_fraction * 2), args.seed + 7, start=step)
-            lr = warm_cosine(args.lr, step, total, warm=500, floor=0.03, frac=frac)
+            lr = warm_cosine(args.lr, step, frac, warm=500, floor=0.03)
             opt.learning_rate.assign(lr)
             x, yc, yb = maker.next()
             f, loc = train_step(tf.constant(x.astype(np.float32)), tf.constant(yc), tf.constant(yb))

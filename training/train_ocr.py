@@ -230,7 +230,7 @@ def main(argv=None) -> int:
     losses = []
     while not run.finished():
         step, total = run.step, run.total
-        lr = warm_cosine(args.lr, step, total, warm=300, floor=0.02, frac=run.progress())
+        lr = warm_cosine(args.lr, step, run.progress(), warm=300, floor=0.02)
         run.opt.learning_rate.assign(lr)
         x, y, ylen = batch()
         losses.append(float(train_step(tf.constant(x), tf.constant(y), tf.constant(ylen))))
