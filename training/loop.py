@@ -104,11 +104,9 @@ class Run:
 
         self.model = model
         kw = {"use_ema": True, "ema_momentum": ema} if ema > 0 else {}
-        if weight_decay > 0:  # decoupled (AdamW); not on batch-norm scales and offsets or biases
-            kw["weight_decay"] = weight_decay
-        self.opt = tf.keras.optimizers.Adam(learning_rate=lr, **kw)
-        if weight_decay > 0:
-            self.opt.exclude_from_weight_decay(var_names=["gamma", "beta", "bias"])
+        # decoupled (AdamW) when weight_decay > 0 (None: off); never on batch-norm scales and offsets or biases
+        self.opt = tf.keras.optimizers.Adam(learning_rate=lr, weight_decay=weight_decay or None, **kw)
+        self.opt.exclude_from_weight_decay(var_names=["gamma", "beta", "bias"])
         self.opt.build(model.trainable_variables)  # create slots now so a resume restores them
         self._step = tf.Variable(0, dtype=tf.int64, trainable=False)
         self._total = tf.Variable(steps, dtype=tf.int64, trainable=False)
