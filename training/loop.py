@@ -78,9 +78,9 @@ def configure_tf(threads: int, seed: int, inter_op: int = 1):
 def warm_cosine(base: float, step: int, frac: float, warm: int, floor: float) -> float:
     """Linear warm-up over `warm` steps, then cosine decay to `floor` x base at `frac` = 1.
 
-    `frac` is the run's progress as the caller measures it (Run.progress,
-    training.budget.Progress), not step / total: a re-planned total must not
-    make the rate climb again."""
+    `frac` is the run's progress as the caller measures it (Run.progress:
+    step / total, or its peak with --monotone-lr, training.budget.Progress),
+    so that the schedule and the checkpointed progress cannot disagree."""
     return base * min(1.0, (step + 1) / warm) * (0.5 * (1 + math.cos(math.pi * frac)) * (1 - floor) + floor)
 
 
