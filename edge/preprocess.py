@@ -21,7 +21,7 @@ import numpy as np
 #          rendered ones most in lighting and ink contrast; equalising each
 #          region makes both alike in that respect, and the clip limit keeps
 #          noise from being stretched into strokes. First values, not tuned.
-EQUALIZERS = ("none", "clahe")
+# (EQUALIZERS, below, names them.)
 CLAHE_CLIP_LIMIT = 2.0
 CLAHE_TILES = (2, 8)  # (across, down), the order cv2.createCLAHE takes
 
@@ -56,20 +56,38 @@ def to_model_input(gray: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(gray, (w, h), interpolation=interp)
 
 
+def _as_is(pixels: np.ndarray) -> np.ndarray:
+    return pixels
+
+
+def _clahe_apply(pixels: np.ndarray) -> np.ndarray:
+    return _clahe().apply(pixels)
+
+
+_EQUALIZE_BY_NAME = {"none": _as_is, "clahe": _clahe_apply}
+EQUALIZERS = tuple(_EQUALIZE_BY_NAME)  # ("none", "clahe"): the names trainer and reader accept
+
+
+def equalizer(method: str):
+    """The function that equalises a stretched uint8 model input [H, W] by
+    `method` (EQUALIZERS), looked up once: a reader resolves it at load, not per crop."""
+    try:
+        return _EQUALIZE_BY_NAME[method]
+    except KeyError:
+        raise ValueError(f"unknown input equalisation {method!r} (known: {', '.join(EQUALIZERS)})") from None
+
+
 def equalize(pixels: np.ndarray, method: str) -> np.ndarray:
     """A stretched uint8 model input [H, W] equalised by `method` (EQUALIZERS)."""
-    if method == "none":
-        return pixels
-    if method == "clahe":
-        return _clahe().apply(pixels)
-    raise ValueError(f"unknown input equalisation {method!r} (known: {', '.join(EQUALIZERS)})")
+    return equalizer(method)(pixels)
 
 
 def equalize_all(inputs: np.ndarray, method: str) -> np.ndarray:
     """equalize() for a stack [N, H, W] of model inputs (training: the cached crops)."""
-    if method == "none":
+    eq = equalizer(method)
+    if eq is _as_is or not len(inputs):
         return inputs
-    return np.stack([equalize(p, method) for p in inputs]) if len(inputs) else inputs
+    return np.stack([eq(p) for p in inputs])
 
 
 def crop_box(image: np.ndarray, x0: float, y0: float, x1: float, y1: float,

@@ -24,7 +24,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from edge.plates import ALNUM, CLASS_CHARS, PlateFormat, match_format
-from edge.preprocess import EQUALIZERS, equalize, to_gray, to_model_input
+from edge.preprocess import EQUALIZERS, equalizer, to_gray, to_model_input
 from edge.runtime import ModelError, dequantize, input_infos, load_interpreter, output_infos
 from edge.types import Reading
 
@@ -78,8 +78,7 @@ def input_record_path(model_path: str | Path) -> Path:
 
 def write_input_record(model_path: str | Path, equalize_method: str) -> Path:
     """Record beside a model how its input is equalised (the trainer calls this)."""
-    if equalize_method not in EQUALIZERS:
-        raise ValueError(f"unknown input equalisation {equalize_method!r}")
+    equalizer(equalize_method)  # an unknown name is refused before anything is written
     path = input_record_path(model_path)
     path.write_text(json.dumps({"equalize": equalize_method}) + "\n")
     return path
@@ -226,6 +225,7 @@ class TfliteReader:
         self._interp = load_interpreter(model_path, num_threads)
         alphabet = load_alphabet(alphabet_path)
         self.equalize = model_input_equalize(model_path)
+        self._equalize_input = equalizer(self.equalize)
         ins, outs = input_infos(self._interp), output_infos(self._interp)
         if len(ins) != 1 or len(ins[0].shape) != 4 or ins[0].shape[0] != 1 \
                 or ins[0].shape[3] != 1 or ins[0].dtype not in (np.uint8, np.int8):
@@ -252,7 +252,7 @@ class TfliteReader:
         gray = to_gray(gray_crop)
         if gray.size == 0:
             raise ValueError("empty plate crop")
-        pixels = equalize(to_model_input(gray, self.input_size), self.equalize)
+        pixels = self._equalize_input(to_model_input(gray, self.input_size))
         if self._buf.dtype == np.int8:  # int8 input: uint8's scale, zero point - 128
             np.bitwise_xor(pixels, 0x80, out=self._pixels)
         else:
