@@ -34,7 +34,9 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default=str(REPO / "tflite_graphs" / "ocr"), help="where the model, alphabet and card go")
     p.add_argument("--work", default=str(REPO / "runs" / "ocr"), help="checkpoints and data cache")
-    p.add_argument("--synthetic", type=positive_int, default=200_000, help="synthetic crops to render")
+    p.add_argument("--synthetic", type=positive_int, default=200_000,
+                   help="synthetic crops to render once and cache (rendering counts against --minutes; "
+                        "400000 read no better in retrain 48)")
     p.add_argument("--chunk", type=positive_int, default=10_000)
     p.add_argument("--minutes", type=positive_float, default=82.0,
                    help="time budget for rendering + training (the step count follows the machine's speed); "
