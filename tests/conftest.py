@@ -23,3 +23,18 @@ def _render(text: str, height: int = 60, light_text: bool = False) -> np.ndarray
 @pytest.fixture
 def render_plate() -> Callable[..., np.ndarray]:
     return _render
+
+
+@pytest.fixture
+def labelled_crop_folder(tmp_path) -> tuple:
+    """A folder of 40 rendered plate crops with labels.csv, as ../shared/train/br-crops
+    is laid out, and how many of them training holds out (at least two)."""
+    from training.ocr_data import is_held_out
+
+    names = [f"p{i}.png" for i in range(40)]
+    for i, name in enumerate(names):
+        cv2.imwrite(str(tmp_path / name), _render(f"AB{i:02d}CD"))
+    (tmp_path / "labels.csv").write_text("file,text\n" + "".join(f"p{i}.png,AB{i:02d}CD\n" for i in range(40)))
+    held = sum(map(is_held_out, names))
+    assert held >= 2  # the fixture has some held-out crops to read
+    return tmp_path, held

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import json
 
-import cv2
 import numpy as np
 import pytest
 
 from training.check_fallback import BANDS, THRESHOLDS, bands, main
-from training.ocr_data import is_held_out
 
 
 def test_bands_give_the_share_right_per_confidence_band_with_one_in_the_top_band():
@@ -23,14 +21,9 @@ def test_bands_give_the_share_right_per_confidence_band_with_one_in_the_top_band
     assert sum(n for n, _ in rows.values()) == len(conf)
 
 
-def test_it_reads_the_held_out_crops_and_fresh_synthetic_ones_with_both_readers(capsys, tmp_path, render_plate):
-    names = [f"p{i}.png" for i in range(40)]
-    for i, name in enumerate(names):
-        cv2.imwrite(str(tmp_path / name), render_plate(f"AB{i:02d}CD"))
-    (tmp_path / "labels.csv").write_text("file,text\n" + "".join(f"p{i}.png,AB{i:02d}CD\n" for i in range(40)))
-    held = sum(map(is_held_out, names))
-    assert held >= 2  # the fixture has some held-out crops to read
-    assert main(["--crops", str(tmp_path), "--synthetic", "6"]) == 0
+def test_it_reads_the_held_out_crops_and_fresh_synthetic_ones_with_both_readers(capsys, labelled_crop_folder):
+    folder, held = labelled_crop_folder
+    assert main(["--crops", str(folder), "--synthetic", "6"]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["n"] == held + 6
     for engine in ("tflite", "tesseract"):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import cv2
 import numpy as np
 import pytest
 
@@ -21,14 +20,9 @@ def test_the_held_out_split_is_a_fixed_tenth_by_file_name():
     assert held == [n for n in names if is_held_out(n)]
 
 
-def test_it_scores_every_candidate_on_the_held_out_crops_only(capsys, tmp_path, render_plate):
-    names = [f"p{i}.png" for i in range(40)]
-    for i, name in enumerate(names):
-        cv2.imwrite(str(tmp_path / name), render_plate(f"AB{i:02d}CD"))
-    (tmp_path / "labels.csv").write_text("file,text\n" + "".join(f"p{i}.png,AB{i:02d}CD\n" for i in range(40)))
-    held = sum(map(is_held_out, names))
-    assert held >= 2  # the fixture has some held-out crops to read
-    assert main(["--crops", str(tmp_path)]) == 0
+def test_it_scores_every_candidate_on_the_held_out_crops_only(capsys, labelled_crop_folder):
+    folder, held = labelled_crop_folder
+    assert main(["--crops", str(folder)]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["n"] == held
     assert set(result["exact"]) == {"one read"} | {f"{s} below {b}" for s in CANDIDATE_SETS for b in THRESHOLDS}
