@@ -8,6 +8,7 @@ crops its old version drew. Rendering uses every core; it happens before trainin
 
 from __future__ import annotations
 
+import argparse
 import csv
 import glob
 import hashlib
@@ -149,6 +150,23 @@ def synthetic_set(cache_dir: str, n_total: int, chunk: int, base_seed: int, alph
 def is_held_out(name: str) -> bool:
     """The fixed 10 % of real crops kept out of training (by file-name hash)."""
     return zlib.crc32(name.encode()) % 10 == 0
+
+
+def add_held_out_crop_args(p: argparse.ArgumentParser) -> None:
+    """--model and --crops, for the commands that tune the reader on the held-out real crops."""
+    from edge.reader import DEFAULT_MODEL
+    from training import SHARED
+
+    p.add_argument("--model", type=Path, default=DEFAULT_MODEL)
+    p.add_argument("--crops", type=Path, default=SHARED / "train" / "br-crops",
+                   help="real crops with labels.csv; only the held-out 10 %% are read")
+
+
+def check_held_out_crop_args(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """One argparse error line naming the option whose file is missing."""
+    for path, what in ((args.model, "--model"), (args.crops / "labels.csv", "--crops")):
+        if not path.is_file():
+            p.error(f"{what}: {path} not found")
 
 
 def labelled_crops(folder: str, alphabet: str) -> Iterator[tuple[str, np.ndarray, str]]:

@@ -15,11 +15,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
-from edge.reader import DEFAULT_MODEL, TfliteReader
+from edge.reader import TfliteReader
 from edge.second_look import DEFAULT_BELOW, DEFAULT_RECROPS, Recrop, keep_best
-from training import SHARED
+from training.ocr_data import add_held_out_crop_args, check_held_out_crop_args
 
 PAD, LEFT, RIGHT, SIDES, TOP_BOTTOM, ALL_ROUND = DEFAULT_RECROPS
 CANDIDATE_SETS: dict[str, tuple[Recrop, ...]] = {
@@ -34,13 +33,9 @@ THRESHOLDS = (0.6, 0.7, DEFAULT_BELOW, 0.9)
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", type=Path, default=DEFAULT_MODEL)
-    p.add_argument("--crops", type=Path, default=SHARED / "train" / "br-crops",
-                   help="real crops with labels.csv; only the held-out 10 %% are read")
+    add_held_out_crop_args(p)
     args = p.parse_args(argv)
-    for path, what in ((args.model, "--model"), (args.crops / "labels.csv", "--crops")):
-        if not path.is_file():
-            p.error(f"{what}: {path} not found")
+    check_held_out_crop_args(p, args)
     return args
 
 
