@@ -1,5 +1,6 @@
 """The OCR's synthetic crop cache: reused when nothing changed, never when the drawing code did."""
 
+import importlib
 import shutil
 
 import numpy as np
@@ -52,21 +53,21 @@ def test_a_taller_input_renders_and_caches_its_own_chunks(tmp_path):
 
 
 @pytest.mark.parametrize("options, n, global_name", [
-    (ocr_data.RenderOptions(us_extra_faces=1.0), 40, "US_EXTRA_FACE_P"),  # ~16 of 40 crops are US plates
-    (ocr_data.RenderOptions(narrow_wm=1.0), 200, "NARROW_WM_SCALE"),
-    (ocr_data.RenderOptions(emboss=1.0), 10, "EMBOSS_P"),
-    (ocr_data.RenderOptions(glyph_vary=1.0), 10, "GLYPH_VARY_P"),
+    (ocr_data.RenderOptions(us_extra_faces=1.0), 40, "plate_render.US_EXTRA_FACE_P"),  # ~16 of 40 crops are US plates
+    (ocr_data.RenderOptions(narrow_wm=1.0), 200, "plate_render.NARROW_WM_SCALE"),
+    (ocr_data.RenderOptions(emboss=1.0), 10, "plate_render.EMBOSS_P"),
+    (ocr_data.RenderOptions(glyph_vary=1.0), 10, "plate_render.GLYPH_VARY_P"),
+    (ocr_data.RenderOptions(clean=1.0), 10, "degrade.CLEAN_P"),
 ])
 def test_each_renderer_option_reaches_the_rendering_workers_and_names_its_own_chunks(tmp_path, options, n,
                                                                                       global_name):
-    """--us-extra-faces, --narrow-wm, --emboss and --glyph-vary change what the worker processes draw, so their crops get
+    """--us-extra-faces, --narrow-wm, --emboss, --glyph-vary and --clean change what the worker processes draw, so their crops get
     their own cache names and the default's cache is neither reused for them nor overwritten."""
-    from training import plate_render
-
+    module, name = global_name.split(".")
     cache = tmp_path / "cache"
     plain, _ = ocr_data.synthetic_set(str(cache), n, n, 3, ALPHABET, None, workers=1)
     other, _ = ocr_data.synthetic_set(str(cache), n, n, 3, ALPHABET, None, workers=1, options=options)
     assert len(list(cache.glob("*.npz"))) == 2
     assert ocr_data.render_fingerprint(ALPHABET, None) != ocr_data.render_fingerprint(ALPHABET, None, options)
     assert not np.array_equal(plain, other)
-    assert getattr(plate_render, global_name) == 0.0  # set in the workers, not in this process
+    assert getattr(importlib.import_module(f"training.{module}"), name) == 0.0  # set in the workers, not here

@@ -111,6 +111,20 @@ def test_degraded_crop_has_model_input_shape():
     assert out.std() > 1  # not a blank image
 
 
+def test_clean_crops_have_more_contrast_than_the_mix(monkeypatch):
+    """--clean: a share of crops from a close, clear view (tight box, big characters, by day)."""
+    from training import degrade as degrade_module
+
+    def crops(share):
+        monkeypatch.setattr(degrade_module, "CLEAN_P", share)
+        rng = np.random.default_rng(7)
+        return np.stack([degrade(render_plate(rng, layout="US"), rng) for _ in range(60)]).astype(np.float32)
+
+    plain, clean = crops(0.0), crops(1.0)
+    # no night, no "hard" contrast cut, characters that fill the crop: more contrast on average
+    assert clean.std(axis=(1, 2)).mean() > plain.std(axis=(1, 2)).mean() + 3
+
+
 def test_a_text_hugging_crop_puts_the_first_and_last_characters_at_its_edges():
     """Tight detector boxes on plates whose text fills them (NC) cut at the characters."""
     from training.degrade import crop_margins

@@ -94,7 +94,7 @@ def test_the_training_step_benchmark_reports_its_speed():
 
 @pytest.mark.parametrize("option, default, good, bad", [
     ("--us-extra-faces", 0.35, "0", "1.5"), ("--narrow-wm", 0.0, "1", "-0.5"),
-    ("--emboss", 0.0, "0.5", "2"), ("--glyph-vary", 0.0, "1", "-1"),
+    ("--emboss", 0.0, "0.5", "2"), ("--glyph-vary", 0.0, "1", "-1"), ("--clean", 0.0, "0.3", "1.2"),
 ])
 def test_renderer_shares_outside_0_to_1_are_usage_errors(capsys, option, default, good, bad):
     from training.train_ocr import parse_args

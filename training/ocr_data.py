@@ -43,15 +43,17 @@ class RenderOptions:
     narrow_wm: float = 0.0  # multiplies plate_render.NARROW_WM_P, plates with narrow W and M (0: retrain 22's)
     emboss: float = 0.0  # plate_render.EMBOSS_P, plates with embossed serials (0: retrain 42's)
     glyph_vary: float = 0.0  # plate_render.GLYPH_VARY_P, serials in another weight, condensed (0: retrain 42's)
+    clean: float = 0.0  # degrade.CLEAN_P, crops from a close, clear view (0: retrain 48's)
 
     def apply(self) -> None:
         """Set them in this process's renderer (the workers' initializer calls this)."""
-        from training import plate_render
+        from training import degrade, plate_render
 
         plate_render.US_EXTRA_FACE_P = self.us_extra_faces
         plate_render.NARROW_WM_SCALE = self.narrow_wm
         plate_render.EMBOSS_P = self.emboss
         plate_render.GLYPH_VARY_P = self.glyph_vary
+        degrade.CLEAN_P = self.clean
 
 
 def render_fingerprint(alphabet: str, bg_folder: str | None, options: RenderOptions = RenderOptions()) -> str:

@@ -83,6 +83,10 @@ def parse_args(argv=None):
     p.add_argument("--glyph-vary", type=fraction, default=0.0, metavar="P",
                    help="share of plates whose serial is drawn bolder or lighter and condensed; 0 = the fonts "
                         "as they are, as retrains 1-42")
+    p.add_argument("--clean", type=fraction, default=0.0, metavar="P",
+                   help="share of crops from a close, clear view: a tight box, characters 18-48 px high, "
+                        "straight on, by day, never badly degraded (training/degrade.py); 0 = the mix of "
+                        "retrains 1-48")
     p.add_argument("--weight-decay", type=fraction, default=0.0, metavar="W",
                    help="decoupled weight decay (AdamW) on the conv weights; 0 = plain Adam, as retrains 1-42")
     p.add_argument("--dropout", type=fraction_below_one, default=0.0, metavar="P",
@@ -165,7 +169,7 @@ def main(argv=None) -> int:
     imgs, labs = synthetic_set(str(work / "cache"), args.synthetic, args.chunk, args.seed, alphabet,
                                args.backgrounds, workers=max(1, args.threads),
                                options=RenderOptions(args.us_extra_faces, args.narrow_wm, args.emboss,
-                                                     args.glyph_vary), size=size)
+                                                     args.glyph_vary, args.clean), size=size)
     imgs = equalize_all(imgs, args.equalize)
     n_val = min(2000, len(imgs) // 10)
     s_val_x, s_val_y = imgs[:n_val], labs[:n_val]
@@ -294,7 +298,7 @@ def main(argv=None) -> int:
         "input": f"1x{args.height}x{INPUT_W}x1",
         "synthetic": args.synthetic, "seed": args.seed, "real_fraction": args.real_fraction,
         "real_recut": args.real_recut, "ema": args.ema, "monotone_lr": args.monotone_lr,
-        "emboss": args.emboss, "glyph_vary": args.glyph_vary, "weight_decay": args.weight_decay,
+        "emboss": args.emboss, "glyph_vary": args.glyph_vary, "clean": args.clean, "weight_decay": args.weight_decay,
         "dropout": args.dropout, "conv": args.conv, "equalize": args.equalize,
         "precision": args.precision, **averaged,
         "command": training_command("training.train_ocr", argv),
@@ -402,6 +406,8 @@ def write_card(out: Path, figures: dict, evals: dict) -> None:
     render_note = "".join(f", {figures[key]:.0%} of serials {what}" for key, what in
                           (("emboss", "embossed"), ("glyph_vary", "bolder or lighter and condensed"))
                           if figures.get(key))
+    if figures.get("clean"):
+        render_note += f", {figures['clean']:.0%} of crops from a close, clear view"
     for key, what in (("dropout", "dropout {:g} on the sequence features"), ("weight_decay", "weight decay {:g}")):
         if figures.get(key):
             schedule += ", " + what.format(figures[key])
