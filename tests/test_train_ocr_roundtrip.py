@@ -264,7 +264,7 @@ def test_with_ema_the_command_exports_the_average_and_keeps_the_last_weights_bes
     proc = subprocess.run(
         [sys.executable, "-m", "training.train_ocr", "--tiny", "--ema", "0.9", "--monotone-lr", "--work", str(work),
          "--out", str(out), "--threads", "2", "--dropout", "0.2", "--weight-decay", "0.01", "--emboss", "0.5",
-         "--glyph-vary", "0.25"],
+         "--glyph-vary", "0.25", "--clean", "0.3"],
         cwd=REPO, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     figures = json.loads((out / "training_figures.json").read_text())["figures"]
@@ -279,8 +279,10 @@ def test_with_ema_the_command_exports_the_average_and_keeps_the_last_weights_bes
     card = (out / "MODEL_CARD.md").read_text()
     assert "cosine decay (on the largest fraction done so far" in card
     assert "dropout 0.2 on the sequence features, weight decay 0.01" in card
-    assert "50% of serials embossed, 25% of serials bolder or lighter and condensed" in card
-    assert (figures["dropout"], figures["weight_decay"], figures["emboss"], figures["glyph_vary"]) == (0.2, 0.01, 0.5, 0.25)
+    assert ("50% of serials embossed, 25% of serials bolder or lighter and condensed, "
+            "30% of crops from a close, clear view") in card
+    assert (figures["dropout"], figures["weight_decay"], figures["emboss"], figures["glyph_vary"],
+            figures["clean"]) == (0.2, 0.01, 0.5, 0.25, 0.3)
     outputs = []
     for model in (out / "ocr.tflite", last):
         interp = load_interpreter(model, num_threads=1)
