@@ -403,11 +403,10 @@ def write_card(out: Path, figures: dict, evals: dict) -> None:
     schedule = " (on the largest fraction done so far: never rising again)" if figures.get("monotone_lr") else ""
     recut_note = (f",\n  each cut again with its sides moved out by up to {figures['real_recut']:.0%} or in by a third of that"
                   if figures.get("real_recut") else "")
-    render_note = "".join(f", {figures[key]:.0%} of serials {what}" for key, what in
-                          (("emboss", "embossed"), ("glyph_vary", "bolder or lighter and condensed"))
+    render_note = "".join(f", {figures[key]:.0%} of {what}" for key, what in
+                          (("emboss", "serials embossed"), ("glyph_vary", "serials bolder or lighter and condensed"),
+                           ("clean", "crops from a close, clear view"))
                           if figures.get(key))
-    if figures.get("clean"):
-        render_note += f", {figures['clean']:.0%} of crops from a close, clear view"
     for key, what in (("dropout", "dropout {:g} on the sequence features"), ("weight_decay", "weight decay {:g}")):
         if figures.get(key):
             schedule += ", " + what.format(figures[key])
