@@ -15,7 +15,7 @@ import html
 import json
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -26,7 +26,7 @@ from edge.argtypes import fraction, positive_int
 from edge.cli import out
 from edge.plates import PlateFormat, get_formats, normalise
 from edge.preprocess import crop_box
-from edge.reader import DEFAULT_MODEL, CombinedReader, Reader
+from edge.reader import DEFAULT_MODEL, CombinedReader, Reader, Scorer
 from edge.second_look import DEFAULT_BELOW
 from edge.types import Reading
 
@@ -219,27 +219,40 @@ def time_reader(reader: Reader, samples: Sequence[Sample]) -> list[Scored]:
 
 
 class _Replay:
-    """A reader that already read the current crop: replays its result."""
+    """A reader that already read the current crop: replays its result, and
+    scores texts with `scorer` (timed) if it is given one."""
 
-    def __init__(self, scored: Sequence[Scored]) -> None:
+    def __init__(self, scored: Sequence[Scored], scorer: Scorer | None = None) -> None:
         self.scored, self.index, self.called = scored, 0, False
+        self.score_ms = 0.0
+        if scorer is not None:
+            self._scorer = scorer
+            self.likelihoods = self._likelihoods
 
     def read(self, gray_crop: np.ndarray) -> Reading:
         self.called = True
         return self.scored[self.index].reading
 
+    def _likelihoods(self, gray_crop: np.ndarray, texts: Iterable[str]) -> tuple[float, ...]:
+        t0 = time.perf_counter()
+        out = self._scorer.likelihoods(gray_crop, texts)
+        self.score_ms += (time.perf_counter() - t0) * 1e3
+        return out
+
 
 def combine(samples: Sequence[Sample], primary: Sequence[Scored], fallback: Sequence[Scored],
-            fallback_below: float) -> tuple[list[Scored], float]:
-    """CombinedReader's results and the fraction of crops it sent to the fallback."""
-    a, b = _Replay(primary), _Replay(fallback)
+            fallback_below: float, scorer: Scorer | None = None) -> tuple[list[Scored], float]:
+    """CombinedReader's results and the fraction of crops it sent to the fallback;
+    `scorer` is the primary reader itself when it can score texts (edge.reader.Scorer)."""
+    a, b = _Replay(primary, scorer), _Replay(fallback)
     combined = CombinedReader(a, b, fallback_below)
     out, calls = [], 0
     for i, s in enumerate(samples):
         a.index = b.index = i
         a.called = b.called = False
+        a.score_ms = 0.0
         reading = combined.read(s.image)
-        ms = (primary[i].ms if a.called else 0.0) + (fallback[i].ms if b.called else 0.0)
+        ms = (primary[i].ms if a.called else 0.0) + (fallback[i].ms if b.called else 0.0) + a.score_ms
         calls += b.called
         out.append(Scored(s.truth, reading, ms))
     return out, calls / max(1, len(samples))
@@ -385,7 +398,7 @@ def run(args: argparse.Namespace) -> int:
         results["tesseract"] = time_reader(build_tesseract_reader(args), samples)
     if "combined" in wanted:
         results["combined"], rate = combine(samples, results["tflite"], results["tesseract"],
-                                            args.fallback_below)
+                                            args.fallback_below, tflite if isinstance(tflite, Scorer) else None)
         extra["combined"] = {"fallback_rate": round(rate, 4), "fallback_below": args.fallback_below}
     results = {n: results[n] for n in READERS if n in args.readers}
     summaries = {n: summarise(r) for n, r in results.items()}

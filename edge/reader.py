@@ -51,6 +51,14 @@ class Reader(Protocol):
     def read(self, gray_crop: np.ndarray) -> Reading: ...
 
 
+@runtime_checkable
+class Scorer(Protocol):
+    """A reader that can also say how probable it finds given texts on a crop:
+    what lets the fallback's reading be weighed by the model's own evidence."""
+
+    def likelihoods(self, gray_crop: np.ndarray, texts: Iterable[str]) -> tuple[float, ...]: ...
+
+
 def load_alphabet(path: str | Path) -> str:
     """The model's classes in output order (blank excluded), one line of A-Z0-9."""
     p = Path(path)
@@ -148,6 +156,40 @@ def ctc_greedy(probs: np.ndarray, alphabet: str) -> CtcGreedy:
         position = np.zeros((0, c - 1), np.float32)
     text = "".join(alphabet[i] for i in indices)
     return CtcGreedy(text, indices, char_conf, position)
+
+
+def ctc_probability(probs: np.ndarray, indices: Iterable[int]) -> float:
+    """P(label | frames): the CTC forward sum over every alignment of the label
+    (class indices, blank last) to the [T, C] frame probabilities. Rescaled at
+    each frame, so it does not underflow."""
+    probs = np.asarray(probs, dtype=np.float64)
+    t, c = probs.shape
+    label = np.fromiter(indices, dtype=np.int64)
+    if label.size and (label.min() < 0 or label.max() >= c - 1):
+        raise ValueError(f"label index outside 0..{c - 2}")
+    ext = np.full(2 * label.size + 1, c - 1)  # blank, l1, blank, l2, ..., blank
+    ext[1::2] = label
+    s = ext.size
+    # a state may also come from two back: a character after a blank, unless it repeats the previous one
+    skip = np.zeros(s, bool)
+    skip[3::2] = label[1:] != label[:-1]
+    alpha = np.zeros(s)
+    alpha[0] = probs[0, ext[0]]
+    if s > 1:
+        alpha[1] = probs[0, ext[1]]
+    log_scale = 0.0
+    for k in range(1, t):
+        prev = alpha.copy()
+        alpha[1:] += prev[:-1]
+        alpha[2:] += np.where(skip[2:], prev[:-2], 0.0)
+        alpha *= probs[k, ext]
+        total = alpha.sum()
+        if total <= 0.0:
+            return 0.0
+        alpha /= total
+        log_scale += np.log(total)
+    end = alpha[-1] + (alpha[-2] if s > 1 else 0.0)
+    return float(np.exp(log_scale) * end) if end > 0 else 0.0
 
 
 class FormatDecoder:
@@ -249,6 +291,18 @@ class TfliteReader:
         return self._decoder.alphabet
 
     def read(self, gray_crop: np.ndarray) -> Reading:
+        return self._decoder.decode(self._probs(gray_crop))
+
+    def likelihoods(self, gray_crop: np.ndarray, texts: Iterable[str]) -> tuple[float, ...]:
+        """The model's probability of each text on this crop (one model run);
+        0 for a text with a character outside its alphabet."""
+        probs = self._probs(gray_crop)
+        index = {ch: i for i, ch in enumerate(self.alphabet)}
+        return tuple(ctc_probability(probs, [index[ch] for ch in text]) if all(ch in index for ch in text)
+                     else 0.0 for text in texts)
+
+    def _probs(self, gray_crop: np.ndarray) -> np.ndarray:
+        """[T, C] frame probabilities for one crop."""
         gray = to_gray(gray_crop)
         if gray.size == 0:
             raise ValueError("empty plate crop")
@@ -260,17 +314,21 @@ class TfliteReader:
         self._interp.set_tensor(self._in.index, self._buf)
         self._interp.invoke()
         raw = self._interp.get_tensor(self._out.index)
-        probs = dequantize(raw, self._out).reshape(-1, raw.shape[-1])
-        return self._decoder.decode(probs)
+        return dequantize(raw, self._out).reshape(-1, raw.shape[-1])
 
 
 class CombinedReader:
     """Primary reader first; the (slower) fallback only for doubtful reads.
 
     Keeps a reading that fits a configured plate format over one that fits
-    none (the engines' confidences are not calibrated against each other, so
-    the format is the stronger evidence), else the more confident one.
-    `fallback_below` is a config threshold; eval-ocr reports how often it fires.
+    none (the format is the stronger evidence). Between two that fit alike:
+    if the primary is a Scorer, the engines' confidences are not compared
+    raw (they are not calibrated against each other: Tesseract is sure of
+    misreads the model gives almost no chance), but as two opinions on the
+    crop: each reading's probability under the model, times the fallback's
+    confidence c for its own reading and 1 - c for the other. Else the more
+    confident reading. `fallback_below` is a config threshold; eval-ocr
+    reports how often it fires.
     """
 
     def __init__(self, primary: Reader, fallback: Reader, fallback_below: float) -> None:
@@ -282,6 +340,12 @@ class CombinedReader:
         if first.confidence >= self.fallback_below:
             return first
         second = self.fallback.read(gray_crop)
+        if second.text == first.text or (first.format is None) != (second.format is None):
+            return second if rank(second) > rank(first) else first
+        if isinstance(self.primary, Scorer):
+            p_first, p_second = self.primary.likelihoods(gray_crop, (first.text, second.text))
+            c = second.confidence
+            return second if p_second * c > p_first * (1.0 - c) else first
         return second if rank(second) > rank(first) else first
 
 

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from edge.config import SecondLookConfig
-from edge.reader import Reader, rank
+from edge.reader import Reader, Scorer, rank
 from edge.types import Reading
 
 __all__ = ["DEFAULT_BELOW", "DEFAULT_RECROPS", "Recrop", "SecondLookReader", "keep_best"]
@@ -97,6 +97,8 @@ class SecondLookReader:
         self.recrops = tuple(recrops)
         self.below = float(below)
         self.looks = 0
+        if isinstance(primary, Scorer):  # a Scorer too, on the crop as cut (edge.reader.CombinedReader)
+            self.likelihoods = primary.likelihoods
 
     @property
     def engine(self) -> str:

@@ -79,6 +79,32 @@ def test_scores_three_readers_and_ends_with_one_json_line(capsys, crops, fakes):
         assert all(key in result[r] for r in ("tflite", "tesseract"))
 
 
+class ScriptedScorer(Scripted):
+    """Scripted, and a Scorer: the model's probability of each text, from a table."""
+
+    def __init__(self, probability: dict[str, float], *readings: tuple[str, float]) -> None:
+        super().__init__(*readings)
+        self.probability, self.scored = probability, []
+
+    def likelihoods(self, gray_crop, texts):
+        self.scored.append(tuple(texts))
+        return tuple(self.probability.get(t, 0.0) for t in texts)
+
+
+def test_the_combined_row_weighs_the_fallback_by_the_models_own_scores(capsys, crops, monkeypatch):
+    """A model that gives Tesseract's BA123CD no chance keeps its own reading,
+    however sure Tesseract is; the run still ends with one JSON line."""
+    tflite = ScriptedScorer({"BA12CD": 0.3, "BA123CD": 1e-9},
+                            ("1AB2345", 0.95), ("BA12CD", 0.3), ("KA1234", 0.9))
+    tess = Scripted(("1AB2346", 0.9), ("BA123CD", 0.8), ("XA1234", 0.5))
+    monkeypatch.setattr(evaluate, "build_tflite_reader", lambda args: tflite)
+    monkeypatch.setattr(evaluate, "build_tesseract_reader", lambda args: tess)
+    code, result, _ = run_cli(capsys, "--crops", str(crops))
+    assert code == 0
+    assert tflite.scored == [("BA12CD", "BA123CD")]  # only the crop sent to the fallback
+    assert result["combined"]["exact"] == result["tflite"]["exact"] == pytest.approx(2 / 3, abs=1e-4)
+
+
 def test_labels_without_header_can_be_named(capsys, crops, fakes, tmp_path):
     labels = tmp_path / "gt.csv"
     labels.write_text("a.png,cz,1AB2345\nb.png,sk,BA123CD\n")

@@ -4,6 +4,7 @@ decoding, and the fallback combiner."""
 from __future__ import annotations
 
 import base64
+import itertools
 import zlib
 from dataclasses import dataclass, field
 
@@ -13,7 +14,8 @@ import pytest
 from edge import reader as reader_mod
 from edge.plates import FORMATS
 from edge.preprocess import equalize, to_model_input
-from edge.reader import CombinedReader, FormatDecoder, Reader, TfliteReader, write_input_record
+from edge.reader import (CombinedReader, FormatDecoder, Reader, Scorer, TfliteReader, ctc_probability,
+                         write_input_record)
 from edge.runtime import ModelError, TensorInfo, dequantize, describe, load_interpreter, quantize
 from edge.types import Reading
 
@@ -314,6 +316,80 @@ def test_a_doubtful_primary_reading_asks_the_fallback_and_keeps_the_surer():
     assert CombinedReader(primary, sure, 0.8).read(CROP).text == "AB128"
     assert CombinedReader(primary, unsure, 0.8).read(CROP).text == "AB123"
     assert unsure.calls == 1
+
+
+@dataclass
+class ScoringStub(Stub):
+    """A primary that also scores texts, with the probabilities given."""
+
+    probability: dict = field(default_factory=dict)
+    scored: list = field(default_factory=list)
+
+    def likelihoods(self, gray_crop, texts):
+        self.scored.append(tuple(texts))
+        return tuple(self.probability.get(t, 0.0) for t in texts)
+
+
+def test_a_sure_fallback_reading_the_model_gives_no_chance_does_not_replace_its_reading():
+    """Tesseract at 0.84 on 0005888 against the model's right 000BBB at 0.46 (retrain 51)."""
+    primary = ScoringStub(Reading("000BBB", 0.46), probability={"000BBB": 0.46, "0005888": 1e-9})
+    fallback = Stub(Reading("0005888", 0.84, engine="tesseract"))
+    assert CombinedReader(primary, fallback, 0.6).read(CROP).text == "000BBB"
+    assert primary.scored == [("000BBB", "0005888")]
+
+
+def test_a_sure_fallback_reading_the_model_finds_plausible_replaces_its_reading():
+    """The model splits O from 0; Tesseract is sure of 200000."""
+    primary = ScoringStub(Reading("2O0000", 0.53), probability={"2O0000": 0.53, "200000": 0.40})
+    fallback = Stub(Reading("200000", 0.97, engine="tesseract"))
+    assert CombinedReader(primary, fallback, 0.6).read(CROP).text == "200000"
+
+
+def test_without_a_scorer_the_more_confident_reading_wins():
+    primary = Stub(Reading("000BBB", 0.46))
+    assert not isinstance(primary, Scorer)
+    assert CombinedReader(primary, Stub(Reading("0005888", 0.84)), 0.6).read(CROP).text == "0005888"
+
+
+def test_the_format_still_decides_before_the_model_scores():
+    primary = ScoringStub(Reading("S1B19AK", 0.5), probability={"S1B19AK": 0.5, "SI819AK": 1e-6})
+    fitting = Stub(Reading("SI819AK", 0.3, format="SK", engine="tesseract"))
+    assert CombinedReader(primary, fitting, 0.8).read(CROP).text == "SI819AK"
+    assert primary.scored == []
+
+
+def brute_force_ctc(probs, label):
+    """Sum over every frame path that collapses to label (tiny T only)."""
+    t, c = probs.shape
+    total = 0.0
+    for path in itertools.product(range(c), repeat=t):
+        out, prev = [], None
+        for k in path:
+            if k != prev and k != c - 1:
+                out.append(k)
+            prev = k
+        if tuple(out) == tuple(label):
+            total += float(np.prod(probs[np.arange(t), path]))
+    return total
+
+
+@pytest.mark.parametrize("label", [(), (0,), (0, 0), (1, 2, 0), (2, 2, 2), (0, 1, 0, 1)])
+def test_ctc_probability_sums_every_alignment(label):
+    rng = np.random.default_rng(0)
+    probs = rng.random((6, 4))
+    probs /= probs.sum(1, keepdims=True)
+    assert ctc_probability(probs, label) == pytest.approx(brute_force_ctc(probs, label), rel=1e-9)
+
+
+def test_ctc_probability_of_a_label_longer_than_the_frames_allow_is_zero():
+    assert ctc_probability(frames("1-1-1"), [1, 1, 1, 1]) == 0.0
+
+
+def test_the_tflite_reader_scores_texts_on_the_crop(monkeypatch, tmp_path):
+    out = np.round(frames("-1-AB-B-") * 255).astype(np.uint8)[None, None]
+    r = fake_reader(monkeypatch, tmp_path, FakeInterpreter(np.uint8, out, (1 / 255, 0)))
+    right, swapped, foreign = r.likelihoods(np.zeros((30, 120), np.uint8), ("1ABB", "1AB8", "1AB-B"))
+    assert right > 0.4 and swapped < right / 100 and foreign == 0.0
 
 
 def test_a_us_reading_writes_o_as_zero():

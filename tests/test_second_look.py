@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from edge.config import ReaderConfig, SecondLookConfig
-from edge.reader import CombinedReader, TfliteReader
+from edge.reader import CombinedReader, Scorer, TfliteReader
 from edge.second_look import DEFAULT_RECROPS, Recrop, SecondLookReader
 from edge.types import Reading
 
@@ -22,6 +22,19 @@ class ByWidth:
     def read(self, gray_crop):
         self.seen.append(gray_crop.shape)
         return self.readings.get(gray_crop.shape[1], self.default)
+
+
+class Scoring(ByWidth):
+    def likelihoods(self, gray_crop, texts):
+        return tuple(0.5 for _ in texts)
+
+
+def test_it_scores_texts_only_when_its_reader_can():
+    """The combined reader asks it for the model's scores (edge.reader.Scorer)."""
+    assert not isinstance(SecondLookReader(ByWidth({}, Reading("A", 0.9))), Scorer)
+    scoring = SecondLookReader(Scoring({}, Reading("A", 0.9)))
+    assert isinstance(scoring, Scorer)
+    assert scoring.likelihoods(CROP, ("A", "B")) == (0.5, 0.5)
 
 
 def test_a_confident_reading_is_not_read_again():

@@ -3,9 +3,10 @@
     python -m training.check_fallback [--model M] [--crops DIR] [--synthetic N]
 
 The combined reader (edge.reader.CombinedReader) asks Tesseract when the
-model's reading is below `reader.tesseract.fallback_below` and keeps the more
-confident reading. That is only fair if a confidence of 0.7 is as often right
-from either engine. This reads the held-out 10 % of ../shared/train/br-crops
+model's reading is below `reader.tesseract.fallback_below`. Keeping the more
+confident reading would only be fair if a confidence of 0.7 were as often
+right from either engine; it is not, so the reader weighs Tesseract's reading
+by the model's own probability of it. This reads the held-out 10 % of ../shared/train/br-crops
 (training.ocr_data.is_held_out) and N freshly rendered synthetic crops (a seed
 no training run uses) with both readers as the daemon runs them, and prints,
 per engine, how often a reading is right in each confidence band, then, per
@@ -87,7 +88,7 @@ def main(argv=None) -> int:
     print("fallback_below  below   model right  tesseract right  kept right")
     for t in THRESHOLDS:
         # the daemon's own rule (edge.reader.CombinedReader), replayed on the readings above
-        kept, _ = combine(samples, scored["tflite"], scored["tesseract"], t)
+        kept, _ = combine(samples, scored["tflite"], scored["tesseract"], t, model)
         m = conf["tflite"] < t
         row = {"below": int(m.sum()), "model_right": int(right["tflite"][m].sum()),
                "tesseract_right": int(right["tesseract"][m].sum()),
