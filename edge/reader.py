@@ -44,6 +44,12 @@ DEFAULT_MIN_FIX_PROB = 0.02
 SAME_GLYPH = (("O", "0"),)
 
 
+# The fallback's confidence as an opinion against the model's (CombinedReader):
+# a Tesseract that says 100 % must not outvote a model that gives its reading
+# no chance at all.
+FALLBACK_CONF_RANGE = (0.01, 0.99)
+
+
 @runtime_checkable
 class Reader(Protocol):
     """Anything that reads one gray plate crop. Not thread-safe: one per thread."""
@@ -285,6 +291,7 @@ class TfliteReader:
         self._buf = np.zeros(self._in.shape, self._in.dtype)
         self._pixels = self._buf.view(np.uint8)[0, :, :, 0]  # writes land in _buf
         self._decoder = FormatDecoder(alphabet, formats, min_fix_prob, engine=self.engine)
+        self._index = {ch: i for i, ch in enumerate(alphabet)}
 
     @property
     def alphabet(self) -> str:
@@ -297,7 +304,7 @@ class TfliteReader:
         """The model's probability of each text on this crop (one model run);
         0 for a text with a character outside its alphabet."""
         probs = self._probs(gray_crop)
-        index = {ch: i for i, ch in enumerate(self.alphabet)}
+        index = self._index
         return tuple(ctc_probability(probs, [index[ch] for ch in text]) if all(ch in index for ch in text)
                      else 0.0 for text in texts)
 
@@ -326,7 +333,8 @@ class CombinedReader:
     raw (they are not calibrated against each other: Tesseract is sure of
     misreads the model gives almost no chance), but as two opinions on the
     crop: each reading's probability under the model, times the fallback's
-    confidence c for its own reading and 1 - c for the other. Else the more
+    confidence c for its own reading and 1 - c for the other (c kept within
+    FALLBACK_CONF_RANGE: neither engine is ever certain). Else the more
     confident reading. `fallback_below` is a config threshold; eval-ocr
     reports how often it fires.
     """
@@ -344,7 +352,7 @@ class CombinedReader:
             return second if rank(second) > rank(first) else first
         if isinstance(self.primary, Scorer):
             p_first, p_second = self.primary.likelihoods(gray_crop, (first.text, second.text))
-            c = second.confidence
+            c = min(max(second.confidence, FALLBACK_CONF_RANGE[0]), FALLBACK_CONF_RANGE[1])
             return second if p_second * c > p_first * (1.0 - c) else first
         return second if rank(second) > rank(first) else first
 

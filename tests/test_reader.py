@@ -345,6 +345,14 @@ def test_a_sure_fallback_reading_the_model_finds_plausible_replaces_its_reading(
     assert CombinedReader(primary, fallback, 0.6).read(CROP).text == "200000"
 
 
+def test_a_fallback_that_says_it_is_certain_still_needs_some_chance_under_the_model():
+    primary = ScoringStub(Reading("000BBB", 0.46), probability={"000BBB": 0.46, "0005888": 1e-9})
+    certain = Stub(Reading("0005888", 1.0, engine="tesseract"))
+    assert CombinedReader(primary, certain, 0.6).read(CROP).text == "000BBB"
+    primary.probability["0005888"] = 0.05
+    assert CombinedReader(primary, certain, 0.6).read(CROP).text == "0005888"
+
+
 def test_without_a_scorer_the_more_confident_reading_wins():
     primary = Stub(Reading("000BBB", 0.46))
     assert not isinstance(primary, Scorer)
