@@ -258,6 +258,20 @@ def combine(samples: Sequence[Sample], primary: Sequence[Scored], fallback: Sequ
     return out, calls / max(1, len(samples))
 
 
+def fallback_changes(samples: Sequence[Sample], primary: Sequence[Scored],
+                     combined: Sequence[Scored]) -> list[tuple[bool, str]]:
+    """(gained, line) for each crop the fallback turned right or wrong: what
+    the combined row's lead over the TFLite row is made of."""
+    changes = []
+    for s, p, c in zip(samples, primary, combined):
+        if is_exact(p) != is_exact(c):
+            gained = is_exact(c)
+            changes.append((gained, f"fallback {'gained' if gained else 'lost'} {s.name}: truth {s.truth}, "
+                                    f"tflite {p.reading.text or '-'} ({p.reading.confidence:.2f}), "
+                                    f"kept {c.reading.text or '-'} ({c.reading.confidence:.2f}, {c.reading.engine})"))
+    return changes
+
+
 def is_exact(s: Scored) -> bool:
     return normalise(s.reading.text) == s.truth
 
@@ -399,7 +413,11 @@ def run(args: argparse.Namespace) -> int:
     if "combined" in wanted:
         results["combined"], rate = combine(samples, results["tflite"], results["tesseract"],
                                             args.fallback_below, tflite if isinstance(tflite, Scorer) else None)
-        extra["combined"] = {"fallback_rate": round(rate, 4), "fallback_below": args.fallback_below}
+        changed = fallback_changes(samples, results["tflite"], results["combined"])
+        extra["combined"] = {"fallback_rate": round(rate, 4), "fallback_below": args.fallback_below,
+                             "fallback_gained": sum(g for g, _ in changed), "fallback_lost": sum(not g for g, _ in changed)}
+        for _, line in changed:
+            out(line)
     results = {n: results[n] for n in READERS if n in args.readers}
     summaries = {n: summarise(r) for n, r in results.items()}
     if args.report is not None:

@@ -28,8 +28,8 @@ TRUTHS = {"a.png": "1AB2345", "b.png": "BA123CD", "c.png": "KA1234"}
 class Scripted:
     """Fake reader: the given readings in call order; remembers crop shapes."""
 
-    def __init__(self, *readings: tuple[str, float]) -> None:
-        self.readings = [Reading(t, c) for t, c in readings]
+    def __init__(self, *readings: tuple[str, float], engine: str = "tflite") -> None:
+        self.readings = [Reading(t, c, engine=engine) for t, c in readings]
         self.shapes: list[tuple[int, ...]] = []
 
     def read(self, gray_crop):
@@ -73,6 +73,7 @@ def test_scores_three_readers_and_ends_with_one_json_line(capsys, crops, fakes):
     # Tesseract is asked only about b (TFLite 0.3 < 0.6), and is surer there.
     assert result["combined"]["exact"] == 1.0
     assert result["combined"]["fallback_rate"] == pytest.approx(1 / 3, abs=1e-4)
+    assert (result["combined"]["fallback_gained"], result["combined"]["fallback_lost"]) == (1, 0)
     assert fakes[1].shapes  # tesseract ran on every crop, once
     for key in ("exact", "exact_o0", "cer", "ms_per_crop"):
         assert result[key] == result["combined"][key]
@@ -103,6 +104,22 @@ def test_the_combined_row_weighs_the_fallback_by_the_models_own_scores(capsys, c
     assert code == 0
     assert tflite.scored == [("BA12CD", "BA123CD")]  # only the crop sent to the fallback
     assert result["combined"]["exact"] == result["tflite"]["exact"] == pytest.approx(2 / 3, abs=1e-4)
+    assert (result["combined"]["fallback_gained"], result["combined"]["fallback_lost"]) == (0, 0)
+
+
+def test_each_crop_the_fallback_turns_right_or_wrong_is_named(capsys, crops, monkeypatch):
+    tflite = Scripted(("1AB2345", 0.5), ("BA12CD", 0.3), ("KA1234", 0.9))
+    tess = Scripted(("1AB2346", 0.9), ("BA123CD", 0.8), ("XA1234", 0.5), engine="tesseract")
+    monkeypatch.setattr(evaluate, "build_tflite_reader", lambda args: tflite)
+    monkeypatch.setattr(evaluate, "build_tesseract_reader", lambda args: tess)
+    assert main(["eval-ocr", "--crops", str(crops)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    result = json.loads(lines[-1])
+    assert (result["combined"]["fallback_gained"], result["combined"]["fallback_lost"]) == (1, 1)
+    assert [line for line in lines if line.startswith("fallback ")] == [
+        "fallback lost a.png: truth 1AB2345, tflite 1AB2345 (0.50), kept 1AB2346 (0.90, tesseract)",
+        "fallback gained b.png: truth BA123CD, tflite BA12CD (0.30), kept BA123CD (0.80, tesseract)",
+    ]
 
 
 def test_labels_without_header_can_be_named(capsys, crops, fakes, tmp_path):
