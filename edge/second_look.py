@@ -5,8 +5,9 @@ edge inside it) and sometimes tight (an outer character clipped); the OCR
 model's confidence drops in both cases, and the cut is what is wrong, not the
 model. So a reading below a confidence threshold is read again on a few
 trimmed and padded versions of the same crop, and the best of all readings
-is kept (one that fits a plate format first, then the most confident, as the
-Tesseract fallback is judged). Confident reads, most of them, cost nothing.
+is kept (one that fits a plate format first, then the most confident: all
+the readings are the same model's, so their confidences compare). Confident
+reads, most of them, cost nothing.
 """
 
 from __future__ import annotations
@@ -97,12 +98,22 @@ class SecondLookReader:
         self.recrops = tuple(recrops)
         self.below = float(below)
         self.looks = 0
-        if isinstance(primary, Scorer):  # a Scorer too, on the crop as cut (edge.reader.CombinedReader)
-            self.likelihoods = primary.likelihoods
+        if isinstance(primary, Scorer):  # a Scorer too (edge.reader.CombinedReader)
+            self.likelihoods = self._likelihoods
 
     @property
     def engine(self) -> str:
         return getattr(self.primary, "engine", "tflite")
+
+    def _likelihoods(self, gray_crop: np.ndarray, texts: Iterable[str]) -> tuple[float, ...]:
+        """Each text's best probability over the crop as cut and its recrops:
+        the views a doubtful crop is read on, so a reading kept from a recrop
+        is weighed on the view it came from, not on the cut it failed on."""
+        texts = tuple(texts)
+        best = np.array(self.primary.likelihoods(gray_crop, texts))
+        for r in self.recrops:
+            np.maximum(best, self.primary.likelihoods(r.apply(gray_crop), texts), out=best)
+        return tuple(float(p) for p in best)
 
     def read(self, gray_crop: np.ndarray) -> Reading:
         first = self.primary.read(gray_crop)

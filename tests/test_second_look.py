@@ -37,6 +37,29 @@ def test_it_scores_texts_only_when_its_reader_can():
     assert scoring.likelihoods(CROP, ("A", "B")) == (0.5, 0.5)
 
 
+class ScoringByWidth(ByWidth):
+    """Fake scorer: each text's probability on a crop of each width."""
+
+    def __init__(self, probability: dict[int, dict[str, float]]) -> None:
+        super().__init__({}, Reading("A", 0.9))
+        self.probability = probability
+
+    def likelihoods(self, gray_crop, texts):
+        self.seen.append(gray_crop.shape)
+        return tuple(self.probability.get(gray_crop.shape[1], {}).get(t, 0.0) for t in texts)
+
+
+def test_each_text_is_scored_on_the_view_that_favours_it():
+    """A reading kept from a recrop is weighed where it was read, not on the
+    cut it failed on (the combined reader compares the two scores)."""
+    primary = ScoringByWidth({100: {"ILEG0": 0.0003, "TLEGO": 0.006},
+                              80: {"ILEG0": 0.28, "TLEGO": 0.02},
+                              90: {"TLEGO": 0.05}})
+    reader = SecondLookReader(primary, [Recrop(right=0.2), Recrop(left=0.1)], below=0.8)
+    assert reader.likelihoods(CROP, ("ILEG0", "TLEGO", "XYZ")) == (0.28, 0.05, 0.0)
+    assert primary.seen == [(40, 100), (40, 80), (40, 90)]
+
+
 def test_a_confident_reading_is_not_read_again():
     primary = ByWidth({}, Reading("1AB2345", 0.95))
     reader = SecondLookReader(primary, below=0.8)
