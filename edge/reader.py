@@ -348,8 +348,8 @@ class CombinedReader:
         if first.confidence >= self.fallback_below:
             return first
         second = self.fallback.read(gray_crop)
-        alike = second.text != first.text and (first.format is None) == (second.format is None)
-        if alike and isinstance(self.primary, Scorer):
+        weigh = second.text != first.text and (first.format is None) == (second.format is None)
+        if weigh and isinstance(self.primary, Scorer):
             p_first, p_second = self.primary.likelihoods(gray_crop, (first.text, second.text))
             c = min(max(second.confidence, FALLBACK_CONF_RANGE[0]), FALLBACK_CONF_RANGE[1])
             return second if p_second * c > p_first * (1.0 - c) else first
